@@ -1,0 +1,5 @@
+"""``python -m theazo`` is the ``theazo`` command."""
+
+from theazo.cli.main import main
+
+main()

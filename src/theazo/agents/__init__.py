@@ -1,0 +1,1 @@
+"""Agents bundled with Theazo (see ``theazo.agents.examples``)."""

@@ -1,0 +1,40 @@
+"""The FastAPI application: routes, problem mapping and the body limit, around a service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+from theazo import __version__
+from theazo.api import problems, routes
+from theazo.api.body_limit import BodyLimit
+from theazo.core import defaults
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+DESCRIPTION = """\
+Run agents as asynchronous tasks: submit a task, get its id at once, then poll, long-poll,
+cancel, or receive a webhook when it ends. Every error is `application/problem+json` with a
+stable `code`.
+"""
+
+
+def create_app(lifespan: Lifespan) -> FastAPI:
+    """The app; ``lifespan`` starts the node and sets ``app.state.service``."""
+    app = FastAPI(
+        title="Theazo",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    app.include_router(routes.health_router)
+    problems.install(app)
+    app.add_middleware(
+        BodyLimit,
+        default_limit=defaults.MAX_BODY_BYTES,
+        batch_limit=defaults.MAX_BATCH_BODY_BYTES,
+    )
+    return app

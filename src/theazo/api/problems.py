@@ -1,0 +1,151 @@
+"""Every error answer, in one place: domain errors and framework errors become RFC 9457
+``application/problem+json`` with a stable ``code``. Nothing a client sends produces a 500;
+a bug of ours produces a 500 problem without a traceback (the traceback goes to the log)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from theazo.core.errors import (
+    BudgetExhausted,
+    DomainError,
+    InvalidField,
+    InvalidTransition,
+    LimitReached,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+
+log = logging.getLogger("theazo.api")
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://theazo.dev/problems/"
+
+_STATUS_OF: dict[type[DomainError], int] = {
+    Unauthenticated: 401,
+    NotFound: 404,
+    InvalidField: 422,
+    PayloadTooLarge: 413,
+    InvalidTransition: 409,
+    LimitReached: 429,
+    BudgetExhausted: 402,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+# Codes for a wrong field, by the field's name; any other field is a "validation_error".
+_FIELD_CODES = {
+    "priority": "invalid_priority",
+    "timeout": "invalid_duration",
+    "webhook": "invalid_webhook_url",
+    "status": "invalid_status",
+    "cursor": "invalid_cursor",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: Sequence[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors:
+        body["errors"] = list(errors)
+    return Response(
+        json.dumps(body, ensure_ascii=False), status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    status = next(s for cls, s in _STATUS_OF.items() if isinstance(exc, cls))
+    headers = None
+    if isinstance(exc, LimitReached):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    elif isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="theazo"'}
+    field = exc.field if isinstance(exc, InvalidField) else None
+    detail = exc.detail
+    if field is not None and field not in detail:
+        detail = f"{field}: {detail}"
+    return problem(status, exc.code, detail, field=field, headers=headers)
+
+
+def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return problem(400, "malformed_json", "the request body is not valid JSON")
+    errors = [{"field": _field_name(e.get("loc", ())), "message": str(e.get("msg"))} for e in raw]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    leaf = first["field"].split(".")[-1].split("[")[0]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    code = _FIELD_CODES.get(leaf, "validation_error")
+    return problem(422, code, detail, field=first["field"], errors=errors)
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    """``("body", "tasks", 3, "priority")`` → ``tasks[3].priority``; the source is dropped."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        source = parts.pop(0)
+        if not parts:
+            return "body" if source == "body" else str(source)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += ("." if name else "") + str(part)
+    return name or "body"
+
+
+def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route for {request.method} {request.url.path}"
+    return problem(exc.status_code, code, detail, headers=exc.headers)
+
+
+def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal_error", "the server failed; the error is in its log")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

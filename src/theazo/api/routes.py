@@ -1,0 +1,264 @@
+"""The routes of SPEC §3. Each parses, calls the service, and shapes the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from theazo.api import wire
+from theazo.core import defaults
+from theazo.core.errors import InvalidField, Unauthenticated
+from theazo.core.service import TaskService
+from theazo.core.states import TaskStatus
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: th_live_… or th_test_…")
+
+
+def _service(request: Request) -> TaskService:
+    service: TaskService = request.app.state.service
+    return service
+
+
+async def _project(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None:
+        raise Unauthenticated("send an API key as 'Authorization: Bearer th_live_…'")
+    project_id = await _service(request).authenticate(credentials.credentials)
+    if project_id is None:
+        raise Unauthenticated("the API key is not known here")
+    return project_id
+
+
+Service = Annotated[TaskService, Depends(_service)]
+Project = Annotated[str, Depends(_project)]
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
+    described = {401: "No key, or an unknown one"} | {
+        400: "Malformed JSON",
+        402: "The session's budget is spent",
+        404: "Unknown, or not in the caller's project",
+        409: "The task's state does not allow this",
+        413: "Body or input too large",
+        422: "A field is wrong; the problem names it",
+        429: "A session limit is reached",
+    }
+    return {
+        status: {
+            "model": wire.Problem,
+            "description": described[status],
+            "content": {"application/problem+json": {}},
+        }
+        for status in (401, *statuses)
+    }
+
+
+def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        model.model_dump_json(by_alias=True),
+        status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post(
+    "/sessions",
+    response_model=wire.SessionOut,
+    responses=_problems(400, 413, 422),
+    summary="Get or create the session of a user",
+)
+async def create_session(body: wire.SessionCreate, project: Project, service: Service) -> Response:
+    return _json(wire.SessionOut.of(await service.session_for_user(project, body.user_id)))
+
+
+@router.get("/sessions/{session_id}", response_model=wire.SessionOut, responses=_problems(404))
+async def get_session(session_id: str, project: Project, service: Service) -> Response:
+    return _json(wire.SessionOut.of(await service.get_session(project, session_id)))
+
+
+@router.patch(
+    "/sessions/{session_id}",
+    response_model=wire.SessionOut,
+    responses=_problems(400, 404, 413, 422),
+    summary="Change a session's limits",
+)
+async def patch_session(
+    session_id: str, body: wire.SessionPatch, project: Project, service: Service
+) -> Response:
+    view = await service.set_limits(project, session_id, body.to_patch())
+    return _json(wire.SessionOut.of(view))
+
+
+def _task_location(session_id: str, task_id: str) -> str:
+    return f"/v1/sessions/{session_id}/tasks/{task_id}"
+
+
+@router.post(
+    "/sessions/{session_id}/tasks",
+    status_code=202,
+    response_model=wire.TaskOut,
+    responses=_problems(400, 402, 404, 413, 422, 429),
+    summary="Submit a task",
+)
+async def submit_task(
+    session_id: str,
+    body: wire.SubmitBody,
+    project: Project,
+    service: Service,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS, min_length=1),
+    ] = None,
+) -> Response:
+    task = await service.submit(project, session_id, body.to_request(idempotency_key))
+    location = _task_location(session_id, task.task_id)
+    return _json(wire.TaskOut.of(task, service.store.now()), 202, headers={"Location": location})
+
+
+@router.post(
+    "/sessions/{session_id}/tasks/batch",
+    status_code=202,
+    response_model=wire.TaskBatch,
+    responses=_problems(400, 402, 404, 413, 422, 429),
+    summary="Submit up to 1,000 tasks, all or nothing",
+)
+async def submit_batch(
+    session_id: str, body: wire.BatchBody, project: Project, service: Service
+) -> Response:
+    tasks = await service.submit_batch(project, session_id, [t.to_request() for t in body.tasks])
+    now = service.store.now()
+    return _json(wire.TaskBatch(data=[wire.TaskOut.of(task, now) for task in tasks]), 202)
+
+
+@router.get(
+    "/sessions/{session_id}/tasks",
+    response_model=wire.TaskList,
+    responses=_problems(404, 422),
+    summary="List tasks, newest first",
+)
+async def list_tasks(
+    session_id: str,
+    project: Project,
+    service: Service,
+    status: Annotated[
+        str | None, Query(description="One status, or several separated by commas")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=defaults.LIST_MAX_LIMIT)] = defaults.LIST_DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    statuses = _parse_statuses(status)
+    before = _decode_cursor(cursor)
+    tasks = await service.list(project, session_id, statuses, limit + 1, before)
+    page, more = tasks[:limit], len(tasks) > limit
+    next_cursor = _encode_cursor(page[-1].id) if more and page else None
+    now = service.store.now()
+    return _json(
+        wire.TaskList(data=[wire.TaskOut.of(t, now) for t in page], next_cursor=next_cursor)
+    )
+
+
+def _parse_statuses(value: str | None) -> list[TaskStatus]:
+    if value is None or not value.strip():
+        return []
+    statuses = []
+    for part in value.split(","):
+        try:
+            statuses.append(TaskStatus(part.strip()))
+        except ValueError:
+            raise InvalidField(
+                "status",
+                f"{part.strip()!r} is not a status: use queued, running, completed, failed "
+                "or cancelled",
+                code="invalid_status",
+            ) from None
+    return statuses
+
+
+def _encode_cursor(internal_id: int) -> str:
+    return base64.urlsafe_b64encode(f"t{internal_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("t"):
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(
+            "cursor", "the cursor is not one this server gave out", code="invalid_cursor"
+        ) from None
+
+
+@router.get(
+    "/sessions/{session_id}/tasks/{task_id}",
+    response_model=wire.TaskOut,
+    responses=_problems(404),
+)
+async def get_task(session_id: str, task_id: str, project: Project, service: Service) -> Response:
+    task = await service.get(project, session_id, task_id)
+    return _json(wire.TaskOut.of(task, service.store.now()))
+
+
+@router.get(
+    "/sessions/{session_id}/tasks/{task_id}/wait",
+    response_model=wire.TaskOut,
+    responses=_problems(404, 422),
+    summary="Long poll: answer when the task ends or the timeout passes",
+)
+async def wait_task(
+    session_id: str,
+    task_id: str,
+    project: Project,
+    service: Service,
+    timeout: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description=f'"1500ms", "30s", "5m", "1h" or seconds; capped at '
+            f"{defaults.MAX_WAIT_SECONDS:g}s by default",
+        ),
+    ] = None,
+) -> Response:
+    seconds = service.wait_timeout(timeout)
+    task = await service.wait(project, session_id, task_id, seconds)
+    return _json(wire.TaskOut.of(task, service.store.now()))
+
+
+@router.post(
+    "/sessions/{session_id}/tasks/{task_id}/cancel",
+    response_model=wire.TaskOut,
+    responses=_problems(404, 409),
+)
+async def cancel_task(
+    session_id: str, task_id: str, project: Project, service: Service
+) -> Response:
+    task = await service.cancel(project, session_id, task_id)
+    return _json(wire.TaskOut.of(task, service.store.now()))
+
+
+@router.get("/agents", response_model=wire.AgentList, responses=_problems())
+async def list_agents(project: Project, service: Service) -> Response:
+    agents = sorted(service.catalogue().values(), key=lambda a: a.name)
+    return _json(wire.AgentList(data=[wire.AgentOut.of(a) for a in agents]))
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/healthz", response_model=wire.Health)
+async def healthz() -> Response:
+    return _json(wire.Health(status="ok"))

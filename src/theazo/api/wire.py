@@ -1,0 +1,267 @@
+"""The JSON of the REST API (camelCase on the wire), as pydantic models.
+
+Request models check shapes and types strictly (a string is not silently turned into a number)
+and forbid unknown fields, so a typo such as ``"priorty"`` is a 422 naming the field instead
+of a default quietly applied. Response models are built from the domain records here, so
+``/openapi.json`` describes exactly what the routes send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import field_validator as _field_validator
+from pydantic.alias_generators import to_camel
+
+from theazo.core import defaults
+from theazo.core.clock import to_rfc3339
+from theazo.core.models import AgentInfo, Cost, Task
+from theazo.core.service import SessionView, SubmitRequest
+from theazo.store.base import UNSET, LimitsPatch
+
+PriorityLabel = Literal["high", "normal", "low"]
+StatusLabel = Literal["queued", "running", "completed", "failed", "cancelled"]
+WebhookEvent = Literal["completed", "started", "progress"]
+Duration = StrictStr | StrictInt | StrictFloat
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# --- requests -----------------------------------------------------------------------------
+class SessionCreate(WireModel):
+    user_id: Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS)]
+
+
+class SubmitBody(WireModel):
+    agent: Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS)]
+    input: Any = Field(description="Any JSON value; the agent receives it as is.")
+    priority: PriorityLabel = "normal"
+    webhook: Annotated[StrictStr, Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS)] | None = None
+    webhook_events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=3)] = Field(
+        default_factory=lambda: ["completed"],  # type: ignore[arg-type]
+        description='"completed" means every terminal state; "started" and "progress" opt in.',
+    )
+    timeout: Duration | None = Field(
+        default=None, description='Wall-clock limit: "1500ms", "30s", "5m", "1h" or seconds.'
+    )
+    metadata: dict[StrictStr, StrictStr] | None = None
+    retries: Annotated[StrictInt, Field(ge=0, le=defaults.MAX_RETRIES)] = Field(
+        default=0, description="Automatic re-runs after the task's worker was lost."
+    )
+    idempotency_key: (
+        Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS)]
+        | None
+    ) = Field(default=None, description="In a batch, what the Idempotency-Key header is alone.")
+
+    @_field_validator("metadata")
+    @classmethod
+    def _metadata_within_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if len(value) > defaults.MAX_METADATA_KEYS:
+            raise ValueError(f"at most {defaults.MAX_METADATA_KEYS} keys")
+        for key, item in value.items():
+            if not key or len(key) > defaults.MAX_METADATA_KEY_CHARS:
+                raise ValueError(
+                    f"keys must have 1 to {defaults.MAX_METADATA_KEY_CHARS} characters"
+                )
+            if len(item) > defaults.MAX_METADATA_VALUE_CHARS:
+                raise ValueError(
+                    f"values must have at most {defaults.MAX_METADATA_VALUE_CHARS} characters"
+                )
+        return value
+
+    def to_request(self, idempotency_key: str | None = None) -> SubmitRequest:
+        return SubmitRequest(
+            agent=self.agent,
+            input=self.input,
+            priority=self.priority,
+            webhook=self.webhook,
+            webhook_events=tuple(dict.fromkeys(self.webhook_events)),
+            timeout=self.timeout,
+            metadata=self.metadata,
+            retries=self.retries,
+            idempotency_key=idempotency_key or self.idempotency_key,
+        )
+
+
+class BatchBody(WireModel):
+    tasks: Annotated[list[SubmitBody], Field(min_length=1, max_length=defaults.MAX_BATCH_TASKS)]
+
+
+class LimitsBody(WireModel):
+    max_running: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = None
+    max_queued: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
+    budget: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="Minor units (cents); null removes the budget."
+    )
+
+
+class SessionPatch(WireModel):
+    limits: LimitsBody
+
+    def to_patch(self) -> LimitsPatch:
+        given = self.limits.model_fields_set
+        limits = self.limits
+        return LimitsPatch(
+            max_running=_given(limits.max_running, "max_running" in given),
+            max_queued=_given(limits.max_queued, "max_queued" in given),
+            budget=limits.budget if "budget" in given else UNSET,
+        )
+
+
+def _given(value: int | None, is_set: bool) -> Any:
+    # maxRunning / maxQueued: null or absent leaves the value as it is.
+    return value if is_set and value is not None else UNSET
+
+
+# --- responses ----------------------------------------------------------------------------
+class CostOut(WireModel):
+    amount: int = Field(description="Minor units (cents), rounded half up from the exact sum.")
+    currency: str
+
+    @classmethod
+    def of(cls, cost: Cost) -> CostOut:
+        return cls(amount=cost.amount, currency=cost.currency)
+
+
+class ErrorOut(WireModel):
+    code: str
+    message: str
+
+
+class TaskOut(WireModel):
+    task_id: str
+    session_id: str
+    agent: str
+    status: StatusLabel
+    priority: PriorityLabel
+    input: Any
+    progress: float | None
+    message: str | None
+    output: Any
+    error: ErrorOut | None
+    cost: CostOut
+    webhook: str | None
+    webhook_events: list[str]
+    metadata: dict[str, str]
+    timeout: float = Field(description="Seconds.")
+    attempt: int = Field(description="1 for the first run; 0 while never started.")
+    retries: int
+    queue_position: int | None = Field(
+        description="For a queued task: how many tasks start before it (0 = next)."
+    )
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+
+    @classmethod
+    def of(cls, task: Task, now: datetime) -> TaskOut:
+        error = task.error
+        return cls(
+            task_id=task.task_id,
+            session_id=task.session_id,
+            agent=task.agent,
+            status=task.status.value,
+            priority=task.priority.label,  # type: ignore[arg-type]
+            input=task.input,
+            progress=task.progress,
+            message=task.message,
+            output=task.output,
+            error=None if error is None else ErrorOut(code=error.code, message=error.message),
+            cost=CostOut.of(task.cost_at(now)),
+            webhook=task.webhook_url,
+            webhook_events=list(task.webhook_events),
+            metadata=task.metadata,
+            timeout=task.timeout_seconds,
+            attempt=task.attempt,
+            retries=task.max_attempts - 1,
+            queue_position=task.queue_position,
+            created_at=to_rfc3339(task.created_at) or "",
+            started_at=to_rfc3339(task.started_at),
+            completed_at=to_rfc3339(task.finished_at),
+        )
+
+
+class TaskList(WireModel):
+    data: list[TaskOut]
+    next_cursor: str | None
+
+
+class TaskBatch(WireModel):
+    data: list[TaskOut]
+
+
+class LimitsOut(WireModel):
+    max_running: int
+    max_queued: int
+    budget: int | None
+
+
+class UsageOut(WireModel):
+    tasks: int = Field(description="Tasks ever submitted in the session.")
+    queued: int
+    running: int
+    cost: CostOut
+
+
+class SessionOut(WireModel):
+    session_id: str
+    user_id: str
+    created_at: str
+    limits: LimitsOut
+    usage: UsageOut
+
+    @classmethod
+    def of(cls, view: SessionView) -> SessionOut:
+        session = view.session
+        return cls(
+            session_id=session.session_id,
+            user_id=session.user_id,
+            created_at=to_rfc3339(session.created_at) or "",
+            limits=LimitsOut(
+                max_running=session.limits.max_running,
+                max_queued=session.limits.max_queued,
+                budget=session.limits.budget,
+            ),
+            usage=UsageOut(
+                tasks=session.task_count,
+                queued=session.queued_count,
+                running=session.running_count,
+                cost=CostOut(amount=view.cost_amount, currency=defaults.CURRENCY),
+            ),
+        )
+
+
+class AgentOut(WireModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, agent: AgentInfo) -> AgentOut:
+        return cls(name=agent.name, description=agent.description, input_schema=agent.input_schema)
+
+
+class AgentList(WireModel):
+    data: list[AgentOut]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error answer has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable and machine-readable; switch on this, not on text.")
+    field: str | None = Field(default=None, description="The request field at fault, if one.")
+    errors: list[dict[str, str]] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

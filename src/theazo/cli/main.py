@@ -1,0 +1,24 @@
+"""The ``theazo`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from theazo.cli import client, keys, serve
+
+app = typer.Typer(
+    name="theazo",
+    help="Run AI agents as asynchronous, sandboxed tasks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
+app.command("submit")(client.submit)
+app.add_typer(client.tasks_app, name="tasks")
+app.command("agents")(client.agents)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,32 @@
+"""Parsing of option values users type: sizes and durations, with one-line errors."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from theazo.core.durations import InvalidDuration, parse_duration
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_MB = {"": 1.0, "b": 1 / 2**20, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2}
+
+
+def megabytes(value: str) -> int:
+    """``512`` (megabytes), ``512M``, ``2G``, ``2GiB``; ``0`` means no limit."""
+    match = _SIZE.match(value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r} is not a size: use e.g. 512M or 2G")
+    unit = (match.group(2) or "").lower()[:1]
+    return int(int(match.group(1)) * _SIZE_MB[unit])
+
+
+def seconds(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except InvalidDuration as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def whole_seconds(value: str) -> int:
+    return round(seconds(value))

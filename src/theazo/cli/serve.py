@@ -1,0 +1,202 @@
+"""``theazo serve`` and ``theazo worker``: run a node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from theazo.agent import BUNDLED_AGENT_MODULES
+from theazo.cli.options import megabytes, seconds, whole_seconds
+from theazo.config import DEFAULT_DATABASE, NodeConfig
+from theazo.core import defaults
+from theazo.core.states import Scheduling
+from theazo.server import StartupError, run_node
+
+err = Console(stderr=True)
+
+Host = Annotated[str, typer.Option(envvar="THEAZO_HOST", help="Interface the API listens on.")]
+Port = Annotated[int, typer.Option(envvar="THEAZO_PORT", min=0, max=65535)]
+Database = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_DATABASE",
+        help="sqlite:///path/to/file.db (default: theazo.db here) or postgresql://…",
+    ),
+]
+Agents = Annotated[
+    str | None,
+    typer.Option(
+        envvar="THEAZO_AGENTS",
+        help="Importable modules whose @agents are served, comma-separated; the bundled "
+        "examples when not given.",
+    ),
+]
+ApiKey = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--api-key",
+        envvar="THEAZO_API_KEY",
+        help="Register this key if it is not known yet (each in a project of its own). Repeatable.",
+    ),
+]
+Concurrency = Annotated[
+    int, typer.Option(envvar="THEAZO_CONCURRENCY", min=1, help="Tasks this node runs at once.")
+]
+MaxRunning = Annotated[
+    int,
+    typer.Option(envvar="THEAZO_MAX_RUNNING_PER_SESSION", min=0, help="Default session limit."),
+]
+MaxQueued = Annotated[
+    int,
+    typer.Option(envvar="THEAZO_MAX_QUEUED_PER_SESSION", min=0, help="Default session limit."),
+]
+ComputePrice = Annotated[
+    float,
+    typer.Option(
+        envvar="THEAZO_COMPUTE_PRICE",
+        min=0,
+        help="Price of one second of sandbox wall time, in minor units (may be fractional).",
+    ),
+]
+AllowPrivate = Annotated[
+    bool,
+    typer.Option(
+        envvar="THEAZO_ALLOW_PRIVATE_WEBHOOKS",
+        help="Development only: allow webhook URLs on loopback and private networks.",
+    ),
+]
+SchedulingOption = Annotated[
+    Scheduling,
+    typer.Option(
+        envvar="THEAZO_SCHEDULING",
+        help="fair: sessions take turns within a priority; fifo: strict submission order.",
+    ),
+]
+MemoryLimit = Annotated[
+    str,
+    typer.Option(envvar="THEAZO_MEMORY_LIMIT", help="Address space per sandbox (0 = none)."),
+]
+CpuLimit = Annotated[
+    str, typer.Option(envvar="THEAZO_CPU_LIMIT", help="CPU time per sandbox (0 = none).")
+]
+TaskTimeout = Annotated[
+    str,
+    typer.Option(envvar="THEAZO_TASK_TIMEOUT", help="Wall-clock limit of a task by default."),
+]
+MaxWait = Annotated[
+    str, typer.Option(envvar="THEAZO_MAX_WAIT", help="Longest time one long poll is held.")
+]
+Grace = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_SHUTDOWN_GRACE",
+        help="On SIGTERM, how long running tasks may go on before they fail.",
+    ),
+]
+LeaseOption = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_LEASE",
+        help="How long a silent node keeps its tasks before they count as lost.",
+    ),
+]
+SandboxEnv = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sandbox-env",
+        envvar="THEAZO_SANDBOX_ENV",
+        help="A variable sandboxes may see (e.g. OPENAI_API_KEY). Repeatable.",
+    ),
+]
+SandboxRoot = Annotated[
+    Path | None,
+    typer.Option(envvar="THEAZO_SANDBOX_ROOT", help="Where sandboxes' working dirs are made."),
+]
+SqliteSync = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_SQLITE_SYNCHRONOUS",
+        help="NORMAL survives a crash of the process; FULL also a power loss, slower.",
+    ),
+]
+LogLevel = Annotated[str, typer.Option(envvar="THEAZO_LOG_LEVEL")]
+
+
+def serve(
+    host: Host = defaults.HOST,
+    port: Port = defaults.PORT,
+    database: Database = DEFAULT_DATABASE,
+    agents: Agents = None,
+    api_key: ApiKey = None,
+    concurrency: Concurrency = defaults.CONCURRENCY,
+    max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
+    max_queued_per_session: MaxQueued = defaults.MAX_QUEUED_PER_SESSION,
+    compute_price: ComputePrice = defaults.COMPUTE_PRICE_PER_SECOND,
+    allow_private_webhooks: AllowPrivate = False,
+    scheduling: SchedulingOption = Scheduling.FAIR,
+    memory_limit: MemoryLimit = f"{defaults.MEMORY_LIMIT_MB}M",
+    cpu_limit: CpuLimit = str(defaults.CPU_LIMIT_SECONDS),
+    task_timeout: TaskTimeout = f"{defaults.DEFAULT_TASK_TIMEOUT_SECONDS:g}",
+    max_wait: MaxWait = f"{defaults.MAX_WAIT_SECONDS:g}",
+    shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
+    lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
+    sandbox_env: SandboxEnv = None,
+    sandbox_root: SandboxRoot = None,
+    sqlite_synchronous: SqliteSync = "NORMAL",
+    workers: Annotated[
+        bool, typer.Option(envvar="THEAZO_WORKERS", help="--no-workers: serve the API only.")
+    ] = True,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the API server and its workers (on an embedded SQLite database by default)."""
+    config = NodeConfig(
+        host=host,
+        port=port,
+        database=database,
+        agent_modules=_modules(agents),
+        api_keys=tuple(api_key or ()),
+        run_workers=workers,
+        concurrency=concurrency,
+        max_running_per_session=max_running_per_session,
+        max_queued_per_session=max_queued_per_session,
+        compute_price=compute_price,
+        scheduling=scheduling,
+        allow_private_webhooks=allow_private_webhooks,
+        memory_limit_mb=megabytes(memory_limit),
+        cpu_limit_seconds=whole_seconds(cpu_limit),
+        task_timeout_seconds=seconds(task_timeout),
+        max_wait_seconds=seconds(max_wait),
+        shutdown_grace_seconds=seconds(shutdown_grace),
+        lease_seconds=seconds(lease),
+        sandbox_env=tuple(sandbox_env or ()),
+        sandbox_root=sandbox_root,
+        sqlite_synchronous=sqlite_synchronous,
+        log_level=log_level.lower(),
+    )
+    _run(config)
+
+
+def _modules(agents: str | None) -> tuple[str, ...]:
+    if not agents:
+        return BUNDLED_AGENT_MODULES
+    return tuple(m.strip() for m in agents.split(",") if m.strip())
+
+
+def _run(config: NodeConfig) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    console = Console()
+    try:
+        asyncio.run(run_node(config, lambda text: console.print(text, highlight=False)))
+    except StartupError as exc:
+        err.print(f"[red]theazo: {exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass

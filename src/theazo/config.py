@@ -1,0 +1,56 @@
+"""A node's configuration: what ``theazo serve`` and ``theazo worker`` options set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from theazo.agent import BUNDLED_AGENT_MODULES
+from theazo.core import cost, defaults
+from theazo.core.models import Limits
+from theazo.core.states import Scheduling
+
+DEFAULT_DATABASE = "sqlite:///theazo.db"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    host: str = defaults.HOST
+    port: int = defaults.PORT
+    database: str = DEFAULT_DATABASE
+    agent_modules: tuple[str, ...] = BUNDLED_AGENT_MODULES
+    api_keys: tuple[str, ...] = ()
+    run_api: bool = True
+    run_workers: bool = True
+    concurrency: int = defaults.CONCURRENCY
+    max_running_per_session: int = defaults.MAX_RUNNING_PER_SESSION
+    max_queued_per_session: int = defaults.MAX_QUEUED_PER_SESSION
+    compute_price: float = defaults.COMPUTE_PRICE_PER_SECOND  # minor units per second
+    scheduling: Scheduling = Scheduling.FAIR
+    allow_private_webhooks: bool = False
+    memory_limit_mb: int = defaults.MEMORY_LIMIT_MB
+    cpu_limit_seconds: int = defaults.CPU_LIMIT_SECONDS
+    task_timeout_seconds: float = defaults.DEFAULT_TASK_TIMEOUT_SECONDS
+    max_wait_seconds: float = defaults.MAX_WAIT_SECONDS
+    kill_grace_seconds: float = defaults.KILL_GRACE_SECONDS
+    shutdown_grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
+    lease_seconds: float = defaults.LEASE_SECONDS
+    heartbeat_seconds: float = defaults.HEARTBEAT_SECONDS
+    sandbox_env: tuple[str, ...] = ()
+    sandbox_root: Path | None = None
+    sqlite_synchronous: str = "NORMAL"
+    log_level: str = "info"
+    webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
+    webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
+
+    @property
+    def compute_price_micros(self) -> int:
+        return cost.to_micros(self.compute_price)
+
+    @property
+    def default_limits(self) -> Limits:
+        return Limits(
+            max_running=self.max_running_per_session,
+            max_queued=self.max_queued_per_session,
+            budget=None,
+        )

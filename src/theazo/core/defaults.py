@@ -1,0 +1,84 @@
+"""Every tunable number in Theazo, each with the reason for its value.
+
+Nothing else in the code base hard-codes a limit, interval or size: it imports it from here,
+and the server's options override these where the operator may care.
+"""
+
+from __future__ import annotations
+
+# --- HTTP -----------------------------------------------------------------------------------
+HOST = "127.0.0.1"  # listen on loopback until the operator decides to expose the API
+PORT = 8321  # an unassigned port, so `theazo serve` starts without a flag on most machines
+MAX_BODY_BYTES = 1 * 1024 * 1024  # one task's request; inputs are instructions, not datasets
+MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # a batch of 1,000 tasks with modest inputs
+MAX_BATCH_TASKS = 1_000  # SPEC §3: up to 1,000 submits at once
+LIST_DEFAULT_LIMIT = 50  # one screen of a dashboard
+LIST_MAX_LIMIT = 500  # bounds the work of one list request
+MAX_WAIT_SECONDS = 60.0  # below the idle time-out of common proxies; the SDK loops for more
+DEFAULT_WAIT_SECONDS = 30.0  # a wait without ?timeout= holds half the cap
+AUTH_CACHE_ENTRIES = 10_000  # hashed keys remembered per node; far more than live keys
+GRACEFUL_HTTP_SHUTDOWN_SECONDS = 1.0  # long polls are cut at shutdown; clients retry them
+
+CLI_REFRESH_SECONDS = 0.5  # `theazo submit --wait` redraws its bar at least this often
+
+# --- Tasks ----------------------------------------------------------------------------------
+DEFAULT_TASK_TIMEOUT_SECONDS = 3600.0  # an hour: long agent runs are normal, forever is a bug
+MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600.0  # a week; beyond it a task is really a service
+MAX_RETRIES = 100  # bounds a crash loop of a task that kills its worker every time
+MAX_OUTPUT_BYTES = 1 * 1024 * 1024  # outputs travel in every get/wait/webhook; keep them small
+MAX_MESSAGE_CHARS = 2_000  # a progress line, not a log
+MAX_METADATA_KEYS = 50  # Stripe's limits, which users already know
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+MAX_USER_ID_CHARS = 255
+MAX_AGENT_NAME_CHARS = 100
+
+# --- Sessions -------------------------------------------------------------------------------
+MAX_RUNNING_PER_SESSION = 10  # one end user cannot take every sandbox of a small node
+MAX_QUEUED_PER_SESSION = 10_000  # a large batch fits; a runaway loop is stopped
+SESSION_QUEUE_FULL_RETRY_AFTER_SECONDS = 1  # a hint: tasks usually start within a second
+
+# --- Cost -----------------------------------------------------------------------------------
+COMPUTE_PRICE_PER_SECOND = 0.0  # free unless the operator prices compute
+CURRENCY = "usd"
+MICROS_PER_MINOR_UNIT = 1_000_000  # costs are summed exactly in millionths of a cent
+
+# --- Scheduler ------------------------------------------------------------------------------
+CONCURRENCY = 8  # sandboxes per node; agents mostly wait on I/O, so more than the core count
+SCHEDULING = "fair"  # sessions take turns; "fifo" is strict global submission order
+CLAIM_SCAN_FACTOR = 4  # a claim looks at this many candidates per free slot to skip full sessions
+HEARTBEAT_SECONDS = 2.0  # how often a node renews the leases of its running tasks
+LEASE_SECONDS = 30.0  # a node silent this long has lost its tasks (issue: bounded recovery)
+RESCUE_INTERVAL_SECONDS = 5.0  # how often the rescuer looks for expired leases
+SAFETY_SWEEP_SECONDS = 1.0  # a missed wake-up costs at most this much latency, never a task
+PROGRESS_FLUSH_SECONDS = 0.1  # at most ten progress writes a second per task
+BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend the budget
+SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
+
+# --- Sandbox --------------------------------------------------------------------------------
+KILL_GRACE_SECONDS = 1.0  # SIGTERM first so agents can clean up, SIGKILL after this
+MEMORY_LIMIT_MB = 2048  # address space per sandbox; a Python agent with numpy fits
+CPU_LIMIT_SECONDS = 0  # 0 = no CPU-time limit beyond the wall-clock timeout
+ZYGOTE_SPAWNS_IN_FLIGHT = 8  # below the kernel's default datagram queue length of 10
+ZYGOTE_SEND_RETRY_SECONDS = 0.01  # only reached if another process fills the queue
+MAX_FRAME_BYTES = MAX_OUTPUT_BYTES + 64 * 1024  # one message from a sandbox, output included
+SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secret
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "PYTHONHASHSEED",
+)
+
+# --- Webhooks -------------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = 10.0  # a receiver should answer fast and do the work later
+WEBHOOK_RETRY_SCHEDULE_SECONDS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
+WEBHOOK_CONCURRENCY = 16  # parallel deliveries; one slow receiver cannot block the rest
+WEBHOOK_MAX_RESPONSE_BYTES = 4 * 1024  # we keep the start of a response for debugging only
+WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS = 1.0  # progress events are a trickle, not a firehose
+WEBHOOK_SECRET_ROTATION_HOURS = 24.0  # the old secret keeps signing this long after a rotation
+WEBHOOK_MAX_URL_CHARS = 2048

@@ -1,0 +1,244 @@
+"""The Tasks API as operations on the domain: what a route calls once it has parsed a request.
+
+It validates what the wire models cannot (agents, input schemas, durations, webhook URLs),
+enforces tenancy (every lookup is scoped to the caller's project), and holds long polls on the
+store's events. It does no HTTP and no SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jsonschema
+
+from theazo.core import defaults, ids
+from theazo.core.durations import InvalidDuration, parse_duration
+from theazo.core.errors import InvalidField
+from theazo.core.models import AgentInfo, NewTask, Session, Task
+from theazo.core.states import Priority, TaskStatus
+from theazo.store.base import LimitsPatch, Store
+
+WebhookUrlCheck = Callable[[str], Awaitable[None]]
+Catalogue = Callable[[], Mapping[str, AgentInfo]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    default_task_timeout_seconds: float = defaults.DEFAULT_TASK_TIMEOUT_SECONDS
+    max_task_timeout_seconds: float = defaults.MAX_TASK_TIMEOUT_SECONDS
+    max_wait_seconds: float = defaults.MAX_WAIT_SECONDS
+    default_wait_seconds: float = defaults.DEFAULT_WAIT_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """A submit as the client sent it, its shapes already checked by the wire model."""
+
+    agent: str
+    input: Any
+    priority: str = "normal"
+    webhook: str | None = None
+    webhook_events: tuple[str, ...] = ("completed",)
+    timeout: str | float | None = None
+    metadata: Mapping[str, str] | None = None
+    retries: int = 0
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session: Session
+    cost_amount: int  # minor units: exactly the sum of its tasks' costs as shown, right now
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        check_webhook_url: WebhookUrlCheck,
+        settings: ServiceSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.check_webhook_url = check_webhook_url
+        self.settings = settings or ServiceSettings()
+        self._key_cache: dict[str, str] = {}
+        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+
+    # --- auth ------------------------------------------------------------------------------
+    async def authenticate(self, api_key: str) -> str | None:
+        """The project of a key, or None. Keys are looked up by hash; a hit is cached."""
+        if not ids.is_well_formed_key(api_key):
+            return None
+        key_hash = ids.hash_api_key(api_key)
+        cached = self._key_cache.get(key_hash)
+        if cached is not None:
+            return cached
+        project_id = await self.store.project_for_key(key_hash)
+        if project_id is not None:
+            if len(self._key_cache) >= defaults.AUTH_CACHE_ENTRIES:
+                self._key_cache.clear()
+            self._key_cache[key_hash] = project_id
+        return project_id
+
+    # --- sessions --------------------------------------------------------------------------
+    async def session_for_user(self, project_id: str, user_id: str) -> SessionView:
+        session = await self.store.session_for_user(project_id, user_id)
+        return await self._view(session)
+
+    async def get_session(self, project_id: str, session_id: str) -> SessionView:
+        return await self._view(await self.store.get_session(project_id, session_id))
+
+    async def set_limits(self, project_id: str, session_id: str, patch: LimitsPatch) -> SessionView:
+        session = await self.store.set_session_limits(project_id, session_id, patch)
+        return await self._view(session)
+
+    async def _view(self, session: Session) -> SessionView:
+        now = self.store.now()
+        amount = session.billed_amount
+        if session.running_count:
+            running = await self.store.running_tasks_of_session(session.session_id)
+            amount += sum(task.cost_at(now).amount for task in running)
+        return SessionView(session, amount)
+
+    # --- tasks -----------------------------------------------------------------------------
+    async def submit(self, project_id: str, session_id: str, request: SubmitRequest) -> Task:
+        new_task = await self._validate(request)
+        (task,) = await self.store.submit(project_id, session_id, [new_task])
+        return await self._with_position(task)
+
+    async def submit_batch(
+        self, project_id: str, session_id: str, requests: Sequence[SubmitRequest]
+    ) -> list[Task]:
+        new_tasks = []
+        for index, request in enumerate(requests):
+            try:
+                new_tasks.append(await self._validate(request))
+            except InvalidField as exc:
+                raise InvalidField(
+                    f"tasks[{index}].{exc.field}", f"tasks[{index}]: {exc.detail}", code=exc.code
+                ) from exc
+        return await self.store.submit(project_id, session_id, new_tasks)
+
+    async def _validate(self, request: SubmitRequest) -> NewTask:
+        agent = self.catalogue().get(request.agent)
+        if agent is None:
+            known = ", ".join(sorted(self.catalogue())) or "none"
+            raise InvalidField(
+                "agent",
+                f"no agent named {request.agent!r} is served here (agents: {known})",
+                code="unknown_agent",
+            )
+        self._check_input(agent, request.input)
+        if request.webhook is not None:
+            await self.check_webhook_url(request.webhook)
+        return NewTask(
+            agent=agent.name,
+            input=request.input,
+            priority=_priority(request.priority),
+            timeout_seconds=self._timeout(request.timeout),
+            max_attempts=request.retries + 1,
+            metadata=dict(request.metadata or {}),
+            webhook_url=request.webhook,
+            webhook_events=request.webhook_events,
+            idempotency_key=request.idempotency_key,
+        )
+
+    def _check_input(self, agent: AgentInfo, value: Any) -> None:
+        if agent.input_schema is None:
+            return
+        validator = self._validators.get(agent.name)
+        if validator is None:
+            cls = jsonschema.validators.validator_for(agent.input_schema)
+            validator = cls(agent.input_schema)
+            self._validators[agent.name] = validator
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            where = "input" + "".join(f"[{p!r}]" for p in error.absolute_path)
+            raise InvalidField(
+                where,
+                f"{where} does not fit agent {agent.name!r}: {error.message}",
+                code="invalid_input",
+            )
+
+    def _timeout(self, value: str | float | None) -> float:
+        if value is None:
+            return self.settings.default_task_timeout_seconds
+        try:
+            seconds = parse_duration(value)
+        except InvalidDuration as exc:
+            raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
+        if not 0 < seconds <= self.settings.max_task_timeout_seconds:
+            raise InvalidField(
+                "timeout",
+                f"timeout must be more than 0 and at most "
+                f"{self.settings.max_task_timeout_seconds:g}s",
+                code="invalid_duration",
+            )
+        return seconds
+
+    async def get(self, project_id: str, session_id: str, task_id: str) -> Task:
+        task = await self.store.get_task(project_id, session_id, task_id)
+        return await self._with_position(task)
+
+    async def list(
+        self,
+        project_id: str,
+        session_id: str,
+        statuses: Sequence[TaskStatus],
+        limit: int,
+        before_id: int | None,
+    ) -> list[Task]:
+        tasks = await self.store.list_tasks(project_id, session_id, statuses, limit, before_id)
+        return [await self._with_position(task) for task in tasks]
+
+    async def _with_position(self, task: Task) -> Task:
+        if task.status is not TaskStatus.QUEUED:
+            return task
+        position = await self.store.queue_position(task)
+        return _replace_position(task, position)
+
+    def wait_timeout(self, value: str | None) -> float:
+        if value is None:
+            return self.settings.default_wait_seconds
+        try:
+            seconds = parse_duration(value)
+        except InvalidDuration as exc:
+            raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
+        return min(seconds, self.settings.max_wait_seconds)
+
+    async def wait(
+        self, project_id: str, session_id: str, task_id: str, timeout_seconds: float
+    ) -> Task:
+        """Hold until the task is terminal or the (capped) timeout passes; then the task."""
+        waiter = self.store.events.finish_waiter(task_id)  # before the read: see EventHub
+        try:
+            task = await self.store.get_task(project_id, session_id, task_id)
+            if task.status.is_terminal or timeout_seconds <= 0:
+                return await self._with_position(task)
+            await asyncio.wait({waiter}, timeout=timeout_seconds)
+        finally:
+            self.store.events.drop_waiter(task_id, waiter)
+        return await self.get(project_id, session_id, task_id)
+
+    async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
+        return await self.store.cancel(project_id, session_id, task_id)
+
+
+def _priority(label: str) -> Priority:
+    try:
+        return Priority.from_label(label)
+    except KeyError:
+        raise InvalidField(
+            "priority",
+            f"priority must be 'high', 'normal' or 'low', not {label!r}",
+            code="invalid_priority",
+        ) from None
+
+
+def _replace_position(task: Task, position: int) -> Task:
+    return replace(task, queue_position=position)

@@ -1,0 +1,123 @@
+"""A Theazo node: the composition root that builds the store, sandboxes, scheduler and
+service from a ``NodeConfig``, and starts and stops them in order.
+
+    HTTP (api/) → TaskService (core/) → Store (store/) ← Dispatcher (scheduler/) → SandboxPool
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+
+from theazo.config import NodeConfig
+from theazo.core import ids
+from theazo.core.models import AgentInfo
+from theazo.core.service import ServiceSettings, TaskService
+from theazo.sandbox.limits import ResourceLimits
+from theazo.sandbox.pool import SandboxPool, SandboxSettings
+from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
+from theazo.scheduler.execution import RunSettings
+from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Rescuer
+from theazo.store import Store, StoreSettings, create_store
+from theazo.webhooks.urls import validate_webhook_url
+
+log = logging.getLogger("theazo")
+
+Announce = Callable[[str], None]
+
+
+class Node:
+    def __init__(self, config: NodeConfig, announce: Announce | None = None) -> None:
+        self.config = config
+        self.announce = announce or (lambda text: log.info("%s", text))
+        self.store: Store = create_store(
+            config.database,
+            StoreSettings(
+                default_limits=config.default_limits,
+                scheduling=config.scheduling,
+                compute_price_micros=config.compute_price_micros,
+                lease_seconds=config.lease_seconds,
+            ),
+            sqlite_synchronous=config.sqlite_synchronous,
+        )
+        self.pool = SandboxPool(
+            SandboxSettings(
+                agent_modules=config.agent_modules,
+                limits=ResourceLimits(config.memory_limit_mb, config.cpu_limit_seconds),
+                kill_grace_seconds=config.kill_grace_seconds,
+                workdir_root=config.sandbox_root,
+                passthrough_env=config.sandbox_env,
+            )
+        )
+        self.dispatcher: Dispatcher | None = None
+        self.duties: list[PeriodicDuty] = []
+        self.service = TaskService(
+            self.store,
+            self.catalogue,
+            functools.partial(validate_webhook_url, allow_private=config.allow_private_webhooks),
+            ServiceSettings(
+                default_task_timeout_seconds=config.task_timeout_seconds,
+                max_wait_seconds=config.max_wait_seconds,
+                default_wait_seconds=min(
+                    ServiceSettings().default_wait_seconds, config.max_wait_seconds
+                ),
+            ),
+        )
+
+    def catalogue(self) -> Mapping[str, AgentInfo]:
+        return self.pool.catalogue
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self._register_keys()
+        await self.pool.start()
+        if self.config.run_workers:
+            await self._start_workers()
+
+    async def _register_keys(self) -> None:
+        """Register the keys given on the command line; on a first start without any, make
+        one and show it, so the quick start needs nothing else."""
+        for key in self.config.api_keys:
+            key_hash = ids.hash_api_key(key)
+            if await self.store.project_for_key(key_hash) is None:
+                project_id = await self.store.create_project()
+                await self.store.add_api_key(project_id, key_hash, ids.key_hint(key))
+        if not self.config.api_keys and await self.store.count_api_keys() == 0:
+            key = ids.new_api_key()
+            project_id = await self.store.create_project()
+            await self.store.add_api_key(project_id, ids.hash_api_key(key), ids.key_hint(key))
+            self.announce(
+                "Created the first API key (it is shown only this once; store it now):\n\n"
+                f"    export THEAZO_API_KEY={key}\n"
+            )
+
+    async def _start_workers(self) -> None:
+        dispatcher = Dispatcher(
+            self.store,
+            self.pool,
+            DispatchSettings(
+                concurrency=self.config.concurrency,
+                safety_sweep_seconds=self.store.safety_sweep_seconds,
+                run=RunSettings(cpu_limit_seconds=self.config.cpu_limit_seconds),
+            ),
+        )
+        rescuer = Rescuer(self.store)
+        if self.store.single_node:
+            # Nobody else can be running tasks on an embedded database: whatever a previous
+            # run of this server left running was lost with it.
+            await rescuer.run_once(await self.store.other_workers(dispatcher.worker_id))
+        await dispatcher.start()
+        heartbeat = Heartbeat(dispatcher, self.config.heartbeat_seconds)
+        self.dispatcher = dispatcher
+        self.duties = [heartbeat, rescuer]
+        for duty in self.duties:
+            duty.start()
+
+    async def stop(self) -> None:
+        for duty in self.duties:
+            await duty.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.drain(self.config.shutdown_grace_seconds)
+        await self.pool.close()
+        await self.store.close()

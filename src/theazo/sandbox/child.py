@@ -1,0 +1,176 @@
+"""The sandbox process: what a fork of the zygote does, from the fork to ``os._exit``.
+
+It puts itself in its own process group, applies its resource limits, moves into its private
+working directory, reads its task from the task channel, runs the agent and sends back one
+``result`` or ``error``. It never returns into the zygote's code: every path ends in
+``os._exit``, so nothing of the zygote (atexit handlers, buffers) runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn
+
+from theazo.agent import AgentSpec
+from theazo.core.states import ErrorCode
+from theazo.sandbox import limits as resource_limits
+from theazo.sandbox import protocol
+from theazo.sandbox.context import Context, context_kwargs
+
+
+class Stopped(BaseException):
+    """Raised inside the agent when the server stops the task (SIGTERM).
+
+    A BaseException, like KeyboardInterrupt, so that an agent's ``except Exception`` does not
+    swallow it.
+    """
+
+
+def run(
+    channel_fd: int,
+    spawn: dict[str, Any],
+    workdir: Path,
+    agents: dict[str, AgentSpec],
+    close_fds: list[int],
+) -> NoReturn:
+    exit_code = 0
+    try:
+        _isolate(close_fds)
+        resource_limits.apply(resource_limits.ResourceLimits.from_message(spawn["limits"]))
+        os.chdir(workdir)
+        os.environ["HOME"] = os.environ["TMPDIR"] = str(workdir)
+        channel = socket.socket(fileno=channel_fd)
+        init = protocol.recv_frame(channel)
+        if init is not None:
+            _serve(channel, init, workdir, agents, int(spawn["max_output_bytes"]))
+    except Stopped:
+        exit_code = 143  # the server asked; it already knows how the task ended
+    except BaseException:  # a crash of our own code must still end in _exit
+        traceback.print_exc()
+        exit_code = 70
+    finally:
+        _flush_stdio()
+        os._exit(exit_code)
+
+
+def _isolate(close_fds: list[int]) -> None:
+    try:
+        os.setpgid(0, 0)  # the zygote also sets it; whoever runs first wins the race
+    except PermissionError:
+        pass
+    signal.set_wakeup_fd(-1)
+    for fd in close_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _serve(
+    channel: socket.socket,
+    init: dict[str, Any],
+    workdir: Path,
+    agents: dict[str, AgentSpec],
+    max_output_bytes: int,
+) -> None:
+    ctx = Context(channel, **context_kwargs(init, workdir))
+    _stop_on_sigterm(ctx)
+    spec = agents.get(ctx.agent)
+    if spec is None:
+        _send_error(channel, ErrorCode.UNKNOWN_AGENT, f"no agent named {ctx.agent!r} is loaded")
+        return
+    try:
+        agent_input = _parse_input(spec, init["input"])
+    except ValueError as exc:
+        _send_error(channel, ErrorCode.INVALID_INPUT, str(exc))
+        return
+    try:
+        output = _call(spec, ctx, agent_input)
+    except Stopped:
+        raise
+    except MemoryError:
+        _send_error(channel, ErrorCode.MEMORY_LIMIT, "the agent ran out of its memory limit")
+        return
+    except BaseException as exc:
+        _log_exception(ctx, exc)
+        _send_error(channel, ErrorCode.AGENT_ERROR, _describe(exc))
+        return
+    _send_output(channel, output, max_output_bytes)
+
+
+def _stop_on_sigterm(ctx: Context) -> None:
+    def stop(signum: int, frame: object) -> None:
+        ctx.mark_cancelled()
+        raise Stopped
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _parse_input(spec: AgentSpec, raw: Any) -> Any:
+    if spec.input_model is None:
+        return raw
+    try:
+        return spec.input_model.model_validate(raw)
+    except Exception as exc:  # pydantic's ValidationError; its text names the fields
+        raise ValueError(str(exc)) from exc
+
+
+def _call(spec: AgentSpec, ctx: Context, agent_input: Any) -> Any:
+    if spec.is_async:
+        function: Callable[..., Coroutine[Any, Any, Any]] = spec.function
+        return asyncio.run(function(ctx, agent_input))
+    result = spec.function(ctx, agent_input)
+    if asyncio.iscoroutine(result):  # a sync wrapper around an async function
+        return asyncio.run(result)
+    return result
+
+
+def _send_output(channel: socket.socket, output: Any, max_output_bytes: int) -> None:
+    if hasattr(output, "model_dump"):
+        output = output.model_dump(mode="json")
+    try:
+        body = protocol.encode({"t": "result", "output": output})
+    except (TypeError, ValueError) as exc:
+        _send_error(channel, ErrorCode.INVALID_OUTPUT, f"the agent's output is not JSON: {exc}")
+        return
+    if len(body) > max_output_bytes:
+        _send_error(
+            channel,
+            ErrorCode.OUTPUT_TOO_LARGE,
+            f"the agent's output is {len(body)} bytes; the limit is {max_output_bytes}",
+        )
+        return
+    protocol.send_encoded(channel, body)
+
+
+def _send_error(channel: socket.socket, code: str, message: str) -> None:
+    protocol.send_frame(channel, {"t": "error", "code": code, "message": message})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"the agent called sys.exit({exc.code!r}) instead of returning"
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+def _log_exception(ctx: Context, exc: BaseException) -> None:
+    lines = traceback.format_exception(exc)
+    sys.stderr.write(f"task {ctx.task_id} agent {ctx.agent} raised:\n{''.join(lines)}")
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass

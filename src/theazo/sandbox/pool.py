@@ -1,0 +1,336 @@
+"""The server's side of the sandboxes: it starts the zygote, asks it for forks, and watches them.
+
+``SandboxPool.spawn`` returns a ``Sandbox``: the task channel (to read the agent's reports),
+the process id (its process group id too), and a future that resolves when the zygote has
+reaped the process and removed its working directory. ``Sandbox.stop`` terminates the whole
+process group: SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from theazo.core import defaults
+from theazo.core.models import AgentInfo
+from theazo.sandbox import protocol
+from theazo.sandbox.limits import ResourceLimits
+
+log = logging.getLogger("theazo.sandbox")
+
+
+class SandboxError(Exception):
+    """The zygote could not start a sandbox or could not load the agents."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    agent_modules: tuple[str, ...]
+    limits: ResourceLimits = ResourceLimits(
+        memory_mb=defaults.MEMORY_LIMIT_MB, cpu_seconds=defaults.CPU_LIMIT_SECONDS
+    )
+    kill_grace_seconds: float = defaults.KILL_GRACE_SECONDS
+    max_output_bytes: int = defaults.MAX_OUTPUT_BYTES
+    workdir_root: Path | None = None  # default: a fresh folder under the system's temp dir
+    passthrough_env: tuple[str, ...] = ()  # extra variables the operator lets sandboxes see
+    python_path: tuple[str, ...] = field(default_factory=lambda: (os.getcwd(),))
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    code: int  # the exit code, or minus the signal number that killed the process
+    cpu_seconds: float
+    max_rss_kb: int
+    zygote_lost: bool = False  # the zygote died first: the real status is unknown
+
+    @property
+    def signal(self) -> int | None:
+        return -self.code if self.code < 0 else None
+
+
+class Sandbox:
+    def __init__(
+        self,
+        task_id: str,
+        pid: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        exited: asyncio.Future[ExitStatus],
+        grace_seconds: float,
+    ) -> None:
+        self.task_id = task_id
+        self.pid = pid
+        self.reader = reader
+        self.writer = writer
+        self.exited = exited
+        self._grace = grace_seconds
+
+    def signal_group(self, signum: int) -> None:
+        if self.exited.done():
+            return  # never signal a group id that may have been given to someone else
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def stop(self) -> ExitStatus:
+        """Terminate the process group; return once the zygote has reaped it."""
+        self.signal_group(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.exited), self._grace)
+        except TimeoutError:
+            self.signal_group(signal.SIGKILL)
+        return await self.exited
+
+    async def messages(self, max_frame_bytes: int) -> AsyncIterator[dict[str, Any]]:
+        """The agent's reports, in order, until it closes the channel.
+
+        Raises ``protocol.FrameTooLarge`` or ``ValueError`` for a message we will not read.
+        """
+        while True:
+            message = await protocol.read_frame(self.reader, max_frame_bytes)
+            if message is None:
+                return
+            yield message
+
+    def close_channel(self) -> None:
+        self.writer.close()
+
+
+class SandboxPool:
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.catalogue: dict[str, AgentInfo] = {}
+        self.zygote_pid: int | None = None
+        self._workdir_root = settings.workdir_root or Path(
+            tempfile.mkdtemp(prefix="theazo-sandboxes-")
+        )
+        self._owns_workdir_root = settings.workdir_root is None
+        self._process: asyncio.subprocess.Process | None = None
+        self._control: socket.socket | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._spawning: dict[str, asyncio.Future[int]] = {}
+        self._running: dict[str, asyncio.Future[ExitStatus]] = {}
+        self._running_pids: dict[str, int] = {}
+        self._closing = False
+        self._restarts = 0
+        # Unix datagram queues hold few packets (net.unix.max_dgram_qlen, often 10), and a
+        # writer blocked on a full one is not reliably woken by epoll; never fill it.
+        self._in_flight = asyncio.Semaphore(defaults.ZYGOTE_SPAWNS_IN_FLIGHT)
+
+    @property
+    def workdir_root(self) -> Path:
+        return self._workdir_root
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._workdir_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self._start_zygote()
+
+    async def _start_zygote(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, protocol.CONTROL_PACKET_BYTES)
+        ours.setblocking(False)
+        self._ready = loop.create_future()
+        self._control = ours
+        loop.add_reader(ours.fileno(), self._on_control_readable)
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "theazo.sandbox.zygote",
+            str(theirs.fileno()),
+            str(self._workdir_root),
+            *self.settings.agent_modules,
+            pass_fds=[theirs.fileno()],
+            env=self._zygote_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=False,
+        )
+        theirs.close()
+        await self._ready
+        self.zygote_pid = self._process.pid
+
+    def _zygote_env(self) -> dict[str, str]:
+        allowed = set(defaults.SANDBOX_ENV_ALLOWLIST) | set(self.settings.passthrough_env)
+        env = {name: value for name, value in os.environ.items() if name in allowed}
+        paths = [*self.settings.python_path, *env.get("PYTHONPATH", "").split(os.pathsep)]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def close(self) -> None:
+        self._closing = True
+        for task_id, pid in list(self._running_pids.items()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            del task_id
+        self._drop_control()
+        if self._process is not None:
+            try:
+                await asyncio.wait_for(self._process.wait(), 5)
+            except TimeoutError:
+                self._process.kill()
+                await self._process.wait()
+        if self._owns_workdir_root:
+            shutil.rmtree(self._workdir_root, ignore_errors=True)
+
+    def _drop_control(self) -> None:
+        if self._control is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._control.fileno())
+            self._control.close()
+            self._control = None
+
+    # --- spawning --------------------------------------------------------------------------
+    async def spawn(self, init: dict[str, Any]) -> Sandbox:
+        """Fork a sandbox for ``init["task_id"]`` and hand it its task."""
+        if self._ready is not None and not self._ready.done():
+            await asyncio.shield(self._ready)
+        control = self._control
+        if control is None:
+            raise SandboxError("the sandbox zygote is not running")
+        loop = asyncio.get_running_loop()
+        task_id: str = init["task_id"]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reader, writer = await asyncio.open_unix_connection(
+            sock=ours, limit=self.settings.max_output_bytes + 65536
+        )
+        writer.write(protocol.frame({"t": "init", **init}))
+        spawned: asyncio.Future[int] = loop.create_future()
+        exited: asyncio.Future[ExitStatus] = loop.create_future()
+        self._spawning[task_id] = spawned
+        self._running[task_id] = exited
+        request = {
+            "t": "spawn",
+            "task_id": task_id,
+            "limits": self.settings.limits.as_message(),
+            "max_output_bytes": self.settings.max_output_bytes,
+        }
+        try:
+            async with self._in_flight:
+                await self._send_with_fd(control, protocol.encode(request), theirs.fileno())
+                pid = await spawned
+        except BaseException:
+            self._spawning.pop(task_id, None)
+            self._running.pop(task_id, None)
+            writer.close()
+            raise
+        finally:
+            theirs.close()
+        self._running_pids[task_id] = pid
+        return Sandbox(task_id, pid, reader, writer, exited, self.settings.kill_grace_seconds)
+
+    async def _send_with_fd(self, control: socket.socket, data: bytes, fd: int) -> None:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                control.sendmsg([data], ancillary)
+                return
+            except BlockingIOError:
+                writable: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(control.fileno(), writable.set_result, None)
+                try:  # see _in_flight: a wake-up may not come, so look again soon anyway
+                    await asyncio.wait_for(writable, defaults.ZYGOTE_SEND_RETRY_SECONDS)
+                except TimeoutError:
+                    pass
+                finally:
+                    loop.remove_writer(control.fileno())
+
+    # --- the control channel ---------------------------------------------------------------
+    def _on_control_readable(self) -> None:
+        control = self._control
+        if control is None:
+            return
+        while True:
+            try:
+                data = control.recv(protocol.CONTROL_PACKET_BYTES)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._on_zygote_gone()
+                return
+            self._on_control_message(json.loads(data))
+
+    def _on_control_message(self, message: Mapping[str, Any]) -> None:
+        kind = message.get("t")
+        task_id = message.get("task_id", "")
+        if kind == "spawned":
+            future = self._spawning.pop(task_id, None)
+            if future is not None and not future.done():
+                future.set_result(int(message["pid"]))
+        elif kind == "spawn_failed":
+            future = self._spawning.pop(task_id, None)
+            self._running.pop(task_id, None)
+            if future is not None and not future.done():
+                future.set_exception(SandboxError(str(message.get("error"))))
+        elif kind == "exited":
+            self._running_pids.pop(task_id, None)
+            exited = self._running.pop(task_id, None)
+            if exited is not None and not exited.done():
+                exited.set_result(
+                    ExitStatus(
+                        code=int(message["exit"]),
+                        cpu_seconds=float(message["cpu_seconds"]),
+                        max_rss_kb=int(message["max_rss_kb"]),
+                    )
+                )
+        elif kind == "ready":
+            self.catalogue = {
+                entry["name"]: AgentInfo(
+                    entry["name"], entry.get("description") or "", entry.get("inputSchema")
+                )
+                for entry in message.get("agents", [])
+            }
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif kind == "failed" and self._ready is not None and not self._ready.done():
+            self._ready.set_exception(
+                SandboxError(f"the agent modules could not be loaded:\n{message.get('error')}")
+            )
+
+    def _on_zygote_gone(self) -> None:
+        """The zygote died. Its sandboxes' fates are unknown: kill them, report them lost."""
+        self._drop_control()
+        for task_id, pid in list(self._running_pids.items()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            del task_id
+        for exited in self._running.values():
+            if not exited.done():
+                exited.set_result(ExitStatus(-signal.SIGKILL, 0.0, 0, zygote_lost=True))
+        for spawned in self._spawning.values():
+            if not spawned.done():
+                spawned.set_exception(SandboxError("the sandbox zygote stopped"))
+        self._running.clear()
+        self._running_pids.clear()
+        self._spawning.clear()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
+        if not self._closing:
+            log.error("the sandbox zygote stopped unexpectedly; starting a new one")
+            self._restarts += 1
+            asyncio.get_running_loop().create_task(self._restart())
+
+    async def _restart(self) -> None:
+        if self._process is not None:
+            await self._process.wait()
+        try:
+            await self._start_zygote()
+        except Exception:
+            log.exception("the sandbox zygote could not be restarted")

@@ -1,0 +1,263 @@
+"""One run of one task: start its sandbox, relay its reports to the store, record its end.
+
+Every way a run can end goes through the store's guarded ``finish``: the agent's answer, its
+death, the wall-clock timeout, the session's budget, the node's shutdown. Whichever is recorded
+first wins; the others find the task no longer running and only make sure the process group is
+dead. A cancel is recorded by the API before we hear of it, so here it only kills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from theazo.core import cost, defaults
+from theazo.core.models import ClaimedTask, Outcome, TaskError
+from theazo.core.states import ErrorCode
+from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
+from theazo.sandbox.protocol import FrameTooLarge
+from theazo.scheduler.outcome import RunReport, classify, failed
+from theazo.store.base import Store
+
+log = logging.getLogger("theazo.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    cpu_limit_seconds: int = defaults.CPU_LIMIT_SECONDS
+    max_output_bytes: int = defaults.MAX_OUTPUT_BYTES
+    progress_flush_seconds: float = defaults.PROGRESS_FLUSH_SECONDS
+
+
+class TaskRun:
+    def __init__(
+        self, claimed: ClaimedTask, store: Store, pool: SandboxPool, settings: RunSettings
+    ) -> None:
+        self.task = claimed.task
+        self.budget = claimed.session_budget
+        self.store = store
+        self.pool = pool
+        self.settings = settings
+        self.sandbox: Sandbox | None = None
+        self.ended = False  # an outcome is recorded (by us or by someone else)
+        self._kill_requested = False
+        self._pending_progress: float | None = None
+        self._pending_message: str | None = None
+        self._pending_charge = 0
+        self._flush_lock = asyncio.Lock()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._budget_timer: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self.claimed_at = asyncio.get_running_loop().time()
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    # --- the run ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            self.sandbox = await self.pool.spawn(self._init_message())
+        except SandboxError as exc:
+            await self._record(failed(ErrorCode.SANDBOX_START_FAILED, str(exc)))
+            return
+        if self._kill_requested:  # cancelled while the fork was under way
+            self._kill()
+        loop = asyncio.get_running_loop()
+        timeout = loop.call_later(self.task.timeout_seconds, self._on_timeout)
+        if self.budget is not None:
+            self.schedule_budget_check(0)
+        try:
+            report = await self._relay_reports(self.sandbox)
+            exit_status = await self.sandbox.exited
+        finally:
+            timeout.cancel()
+            for timer in (self._flush_timer, self._budget_timer):
+                if timer is not None:
+                    timer.cancel()
+            self.sandbox.close_channel()
+        if not self.ended:
+            await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
+        self._log_end(exit_status)
+
+    def _init_message(self) -> dict[str, Any]:
+        task = self.task
+        return {
+            "task_id": task.task_id,
+            "session_id": task.session_id,
+            "user_id": task.user_id,
+            "agent": task.agent,
+            "attempt": task.attempt,
+            "metadata": task.metadata,
+            "input": task.input,
+        }
+
+    async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
+        report = RunReport()
+        limit = (
+            self.settings.max_output_bytes + defaults.MAX_FRAME_BYTES - defaults.MAX_OUTPUT_BYTES
+        )
+        try:
+            async for message in sandbox.messages(limit):
+                await self._on_message(message, report)
+        except FrameTooLarge as exc:
+            report.protocol_error = TaskError(
+                ErrorCode.OUTPUT_TOO_LARGE,
+                f"the agent sent {exc.size} bytes in one message; the limit is "
+                f"{self.settings.max_output_bytes}",
+            )
+            self._kill()
+        except (ValueError, ConnectionError) as exc:
+            report.protocol_error = TaskError(
+                ErrorCode.SANDBOX_CRASHED, f"the sandbox sent a message we cannot read: {exc}"
+            )
+            self._kill()
+        return report
+
+    async def _on_message(self, message: dict[str, Any], report: RunReport) -> None:
+        kind = message.get("t")
+        if kind == "progress":
+            progress, text = message.get("p"), message.get("m")
+            if isinstance(progress, int | float) and 0 <= progress <= 1:
+                self._pending_progress = float(progress)
+            if isinstance(text, str):
+                self._pending_message = text[: defaults.MAX_MESSAGE_CHARS]
+            self._schedule_flush()
+        elif kind == "charge":
+            try:
+                micros = cost.to_micros(message.get("amount", "0"))
+            except ValueError:
+                return
+            if micros > 0:
+                self._pending_charge += micros
+                if self.budget is not None:
+                    await self.flush()
+                    self.schedule_budget_check(0)
+                else:
+                    self._schedule_flush()
+        elif kind == "result":
+            report.result, report.has_result = message.get("output"), True
+        elif kind == "error":
+            report.error = TaskError(str(message.get("code")), str(message.get("message", "")))
+
+    # --- saving reports --------------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is not None or self.ended:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_flush + self.settings.progress_flush_seconds - loop.time())
+        self._flush_timer = loop.call_later(delay, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        asyncio.get_running_loop().create_task(self.flush())
+
+    async def flush(self) -> None:
+        """Save the reports not saved yet; stop the sandbox if the task is no longer ours."""
+        async with self._flush_lock:
+            if self.ended:
+                return
+            progress, message, charge = self._take_pending()
+            if progress is None and message is None and not charge:
+                return
+            self._last_flush = asyncio.get_running_loop().time()
+            saved = await self.store.report_progress(
+                self.task_id, self.task.attempt, progress, message, charge
+            )
+            if saved is None:
+                self.ended = True
+                self._kill()
+
+    def _take_pending(self) -> tuple[float | None, str | None, int]:
+        taken = (self._pending_progress, self._pending_message, self._pending_charge)
+        self._pending_progress, self._pending_message, self._pending_charge = None, None, 0
+        return taken
+
+    async def _record(self, outcome: Outcome) -> None:
+        async with self._flush_lock:
+            if self.ended:
+                return
+            self.ended = True
+            progress, message, charge = self._take_pending()
+            outcome = replace(outcome, progress=progress, message=message, charged_micros=charge)
+            await self.store.finish(self.task_id, self.task.attempt, outcome)
+
+    # --- stopping --------------------------------------------------------------------------
+    def request_kill(self) -> None:
+        """The task was cancelled or taken from us elsewhere: kill, record nothing."""
+        self.ended = True
+        self._kill()
+
+    async def stop_with(self, outcome: Outcome) -> None:
+        """End the task with ``outcome`` now (billed to this moment), then kill it."""
+        await self._record(outcome)
+        self._kill()
+
+    def _kill(self) -> None:
+        self._kill_requested = True
+        if self.sandbox is not None and not self.sandbox.exited.done():
+            asyncio.get_running_loop().create_task(self.sandbox.stop())
+
+    def _on_timeout(self) -> None:
+        outcome = failed(
+            ErrorCode.TIMEOUT,
+            f"the task ran longer than its timeout of {self.task.timeout_seconds:g}s",
+        )
+        asyncio.get_running_loop().create_task(self.stop_with(outcome))
+
+    # --- the session's budget --------------------------------------------------------------
+    def schedule_budget_check(self, delay: float) -> None:
+        if self.ended:
+            return
+        if self._budget_timer is not None:
+            self._budget_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._budget_timer = loop.call_later(delay, lambda: loop.create_task(self.check_budget()))
+
+    async def check_budget(self) -> None:
+        """Stop the task if its session has spent its budget; otherwise look again when
+        compute alone would spend the rest."""
+        self._budget_timer = None
+        if self.ended:
+            return
+        session = await self.store.get_session(self.task.project_id, self.task.session_id)
+        self.budget = session.limits.budget
+        if self.budget is None:
+            return
+        running = await self.store.running_tasks_of_session(self.task.session_id)
+        now = self.store.now()
+        spent = session.spent_micros + self._pending_charge
+        spent += sum(task.live_compute_micros(now) for task in running)
+        if cost.minor_units(spent) >= self.budget:
+            await self.stop_with(
+                failed(
+                    ErrorCode.BUDGET_EXCEEDED,
+                    f"the session spent {cost.minor_units(spent)} of its budget of "
+                    f"{self.budget}; the task was stopped",
+                )
+            )
+            return
+        remaining = self.budget * cost.MICROS - spent
+        rate = self.task.compute_price_micros * max(1, len(running))
+        wait = cost.seconds_until_spent(remaining, rate)
+        if wait is not None:
+            self.schedule_budget_check(wait + defaults.BUDGET_CHECK_SLACK_SECONDS)
+
+    def _log_end(self, exit_status: ExitStatus) -> None:
+        log.debug(
+            "task %s sandbox %s exited %s (cpu %.3fs, rss %d kB)",
+            self.task_id,
+            self.sandbox.pid if self.sandbox else None,
+            exit_status.code,
+            exit_status.cpu_seconds,
+            exit_status.max_rss_kb,
+        )
+
+
+async def cancel_quietly(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,85 @@
+"""Background duties of a node, each small, on its own interval, with a ``run_once`` that tests
+call directly: the heartbeat (renew leases, notice lost tasks, watch budgets) and the rescuer
+(give back or fail the tasks of nodes that died)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from theazo.core import defaults
+from theazo.scheduler.dispatcher import Dispatcher
+from theazo.store.base import Store
+
+log = logging.getLogger("theazo.scheduler")
+
+
+class PeriodicDuty:
+    interval_seconds: float
+    name = "duty"
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("%s failed; trying again in %ss", self.name, self.interval_seconds)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class Heartbeat(PeriodicDuty):
+    name = "heartbeat"
+
+    def __init__(
+        self, dispatcher: Dispatcher, interval_seconds: float = defaults.HEARTBEAT_SECONDS
+    ) -> None:
+        super().__init__()
+        self.dispatcher = dispatcher
+        self.interval_seconds = interval_seconds
+
+    async def run_once(self) -> None:
+        checked_at = asyncio.get_running_loop().time()
+        still_ours = await self.dispatcher.store.heartbeat(self.dispatcher.worker_id)
+        self.dispatcher.stop_runs_not_ours(still_ours, checked_at)
+        for run in list(self.dispatcher.runs.values()):
+            # A budget set while the task runs is noticed here at the latest.
+            run.schedule_budget_check(0)
+
+
+class Rescuer(PeriodicDuty):
+    name = "rescuer"
+
+    def __init__(
+        self, store: Store, interval_seconds: float = defaults.RESCUE_INTERVAL_SECONDS
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.interval_seconds = interval_seconds
+
+    async def run_once(self, dead_worker_ids: Sequence[str] = ()) -> None:
+        rescued = await self.store.rescue_lost_tasks(dead_worker_ids)
+        for task in rescued:
+            log.warning(
+                "task %s: its worker was lost during attempt %d; now %s",
+                task.task_id,
+                task.attempt,
+                task.status.value,
+            )

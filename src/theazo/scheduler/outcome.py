@@ -1,0 +1,67 @@
+"""How a sandbox's run ended, decided from what it said and how it exited. Pure logic."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from theazo.core.models import Outcome, TaskError
+from theazo.core.states import ErrorCode, TaskStatus
+from theazo.sandbox.pool import ExitStatus
+
+_KNOWN_ERROR_CODES = {
+    ErrorCode.AGENT_ERROR,
+    ErrorCode.INVALID_OUTPUT,
+    ErrorCode.OUTPUT_TOO_LARGE,
+    ErrorCode.INVALID_INPUT,
+    ErrorCode.MEMORY_LIMIT,
+    ErrorCode.UNKNOWN_AGENT,
+}
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What the agent said before its channel closed."""
+
+    result: Any = None
+    has_result: bool = False
+    error: TaskError | None = None
+    protocol_error: TaskError | None = None  # the sandbox broke the protocol (too large, …)
+
+
+def failed(code: str, message: str) -> Outcome:
+    return Outcome(TaskStatus.FAILED, error=TaskError(code, message))
+
+
+def classify(report: RunReport, exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
+    if report.protocol_error is not None:
+        return Outcome(TaskStatus.FAILED, error=report.protocol_error)
+    if report.error is not None:
+        code = report.error.code if report.error.code in _KNOWN_ERROR_CODES else "agent_error"
+        return Outcome(TaskStatus.FAILED, error=TaskError(code, report.error.message))
+    if report.has_result:
+        return Outcome(TaskStatus.COMPLETED, output=report.result)
+    return _death(exit_status, cpu_limit_seconds)
+
+
+def _death(exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
+    """The sandbox ended without an answer: say why as precisely as the exit allows."""
+    if exit_status.zygote_lost:
+        return failed(ErrorCode.SANDBOX_CRASHED, "the sandbox's parent process stopped")
+    signum = exit_status.signal
+    over_cpu = cpu_limit_seconds > 0 and exit_status.cpu_seconds >= cpu_limit_seconds
+    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and over_cpu):
+        return failed(
+            ErrorCode.CPU_LIMIT, f"the agent used its CPU-time limit of {cpu_limit_seconds}s"
+        )
+    if signum is not None:
+        name = (
+            signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else signum
+        )
+        hint = " (possibly out of memory)" if signum == signal.SIGKILL else ""
+        return failed(ErrorCode.SANDBOX_CRASHED, f"the sandbox was killed by signal {name}{hint}")
+    return failed(
+        ErrorCode.SANDBOX_CRASHED,
+        f"the sandbox exited with status {exit_status.code} before returning a result",
+    )

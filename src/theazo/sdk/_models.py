@@ -1,0 +1,224 @@
+"""What the server sends, as pydantic models with snake_case attributes.
+
+The wire is camelCase; each model reads it through aliases. Unknown fields are ignored and most
+fields have defaults, so an older SDK keeps working against a newer server that adds fields.
+``status`` and ``priority`` are plain strings for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Agent",
+    "Cost",
+    "Limits",
+    "SessionInfo",
+    "Task",
+    "TaskError",
+    "TaskPage",
+    "Usage",
+]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+def _empty_as_none(value: object) -> object:
+    return None if value == "" else value
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_empty_as_none)]
+
+
+class WireModel(BaseModel):
+    """Base of every model: camelCase aliases, snake_case names, unknown fields ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Cost(WireModel):
+    """An amount of money.
+
+    Attributes:
+        amount: In the currency's minor unit (cents for ``"usd"``).
+        currency: Lower-case ISO 4217 code, e.g. ``"usd"``.
+    """
+
+    amount: int = 0
+    currency: str = "usd"
+
+
+class TaskError(WireModel):
+    """Why a task failed.
+
+    Attributes:
+        code: Stable and machine-readable, e.g. ``"agent_error"`` or ``"budget_exceeded"``.
+        message: For humans.
+    """
+
+    code: str
+    message: str = ""
+
+
+class Task(WireModel):
+    """One run of an agent on one input, as the server last reported it.
+
+    Attributes:
+        task_id: ``"task_…"``.
+        session_id: ``"sess_…"``.
+        agent: The agent's name.
+        status: ``"queued"``, ``"running"``, ``"completed"``, ``"failed"`` or ``"cancelled"``.
+        priority: ``"high"``, ``"normal"`` or ``"low"``.
+        input: The input as submitted.
+        progress: The last progress the agent reported, in [0, 1], if any.
+        message: The last message the agent reported, if any.
+        output: What the agent returned, once ``completed``.
+        error: Why the task failed, once ``failed``.
+        cost: Compute and agent charges so far.
+        webhook: The URL told when the task ends, if any.
+        webhook_events: Which events are sent to the webhook.
+        metadata: The caller's string-to-string annotations.
+        timeout: The task's wall-clock limit, in seconds.
+        attempt: 1 for the first run, more after automatic re-runs; 0 before it starts.
+        retries: How many automatic re-runs are allowed after a lost worker.
+        queue_position: For a queued task, how many tasks start before it (0 = next).
+        created_at: When it was submitted.
+        started_at: When it last started running.
+        completed_at: When it reached its terminal state.
+    """
+
+    task_id: str
+    session_id: str
+    agent: str
+    status: str
+    priority: str = "normal"
+    input: Any = None
+    progress: float | None = None
+    message: str | None = None
+    output: Any = None
+    error: TaskError | None = None
+    cost: Cost = Field(default_factory=Cost)
+    webhook: str | None = None
+    webhook_events: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    timeout: float | None = None
+    attempt: int = 0
+    retries: int = 0
+    queue_position: int | None = None
+    created_at: Timestamp = None
+    started_at: Timestamp = None
+    completed_at: Timestamp = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the task is completed, failed or cancelled: it will never change again."""
+        return self.status in TERMINAL_STATUSES
+
+
+class Limits(WireModel):
+    """A session's limits.
+
+    Attributes:
+        max_running: How many of its tasks may run at once.
+        max_queued: How many of its tasks may wait at once.
+        budget: Total spend allowed, in minor units; ``None`` for no budget.
+    """
+
+    max_running: int
+    max_queued: int
+    budget: int | None = None
+
+
+class Usage(WireModel):
+    """What a session has used.
+
+    Attributes:
+        tasks: Tasks ever submitted in the session.
+        queued: Tasks waiting now.
+        running: Tasks running now.
+        cost: Total spend of the session.
+    """
+
+    tasks: int = 0
+    queued: int = 0
+    running: int = 0
+    cost: Cost = Field(default_factory=Cost)
+
+
+class SessionInfo(WireModel):
+    """A session (one end user of the project), as the server last reported it.
+
+    Attributes:
+        session_id: ``"sess_…"``.
+        user_id: The application's identifier of the end user.
+        created_at: When the session was created.
+        limits: Its limits.
+        usage: What it has used.
+    """
+
+    session_id: str
+    user_id: str
+    created_at: Timestamp = None
+    limits: Limits
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Agent(WireModel):
+    """An agent the deployment can run.
+
+    Attributes:
+        name: What to pass as ``agent`` when submitting.
+        description: What it does.
+        input_schema: The JSON Schema its input must match, if it declares one.
+    """
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] | None = None
+
+
+class TaskPage(WireModel):
+    """One page of a task listing, newest first. Iterate over it for its tasks.
+
+    Attributes:
+        data: The tasks of this page.
+        next_cursor: Pass as ``cursor`` for the next page; ``None`` on the last page.
+    """
+
+    data: list[Task]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[Task]:  # type: ignore[override]
+        """Iterate over the page's tasks (not over the model's fields)."""
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        """The number of tasks on this page."""
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> Task:
+        """The task at ``index`` on this page."""
+        return self.data[index]
+
+    @property
+    def has_more(self) -> bool:
+        """True when another page follows."""
+        return self.next_cursor is not None
+
+
+class TaskBatch(WireModel):
+    """The answer to a batch submit (internal)."""
+
+    data: list[Task]
+
+
+class AgentList(WireModel):
+    """The answer to the agents listing (internal)."""
+
+    data: list[Agent]

@@ -1,0 +1,100 @@
+"""Running a node: bind the port, start the node, serve HTTP with uvicorn, stop in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from theazo.api.app import create_app
+from theazo.config import NodeConfig
+from theazo.core import defaults
+from theazo.node import Announce, Node
+
+log = logging.getLogger("theazo")
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why in one line a user can act on."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def run_node(config: NodeConfig, announce: Announce) -> None:
+    """Serve until SIGINT or SIGTERM. Raises ``StartupError`` if the node cannot start."""
+    sock = bind(config.host, config.port) if config.run_api else None
+    node = Node(config, announce)
+    try:
+        await node.start()
+    except Exception as exc:
+        if sock is not None:
+            sock.close()
+        await _stop_quietly(node)
+        raise StartupError(str(exc)) from exc
+    try:
+        if sock is None:
+            await _wait_for_signal()
+        else:
+            announce(f"Theazo is serving on http://{config.host}:{config.port}")
+            await _serve_http(node, config, sock)
+    finally:
+        await node.stop()
+
+
+async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> None:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = node.service
+        app.state.node = node
+        yield
+
+    # uvicorn re-raises the stop signal once it has shut down; with Python's default handlers
+    # that would kill the process (SIGTERM) or raise KeyboardInterrupt (SIGINT) before the node
+    # has stopped its tasks. A no-op handler lets the node's shutdown run to the end.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, frame: None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(lifespan),
+            log_level=config.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=int(defaults.GRACEFUL_HTTP_SHUTDOWN_SECONDS) or 1,
+            server_header=False,
+            lifespan="on",
+            backlog=2048,
+        )
+    )
+    await server.serve(sockets=[sock])
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+async def _stop_quietly(node: Node) -> None:
+    try:
+        await node.stop()
+    except Exception:
+        log.debug("stopping a node that did not start failed", exc_info=True)

@@ -1,0 +1,260 @@
+"""The storage interface: one method per named operation, typed records in and out.
+
+Every backend (``sqlite/``, ``postgres/``) implements ``Store`` and passes the same suite in
+``tests/store``. Rules every implementation keeps:
+
+* Each method that changes a task's status is one transaction of the form
+  ``UPDATE … WHERE id = ? AND status IN (<allowed from-states>)``; "no row" means the race was
+  lost and is never retried blindly. A terminal state is never overwritten.
+* Events (``self.events``) fire only after commit.
+* Session counters (queued, running, spent) change in the same transaction as the tasks.
+
+Logic that does not touch a database (which candidates a claim takes, the fair-share keys
+of new tasks) lives here, once, for every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from theazo.core import defaults
+from theazo.core.clock import Clock, SystemClock
+from theazo.core.models import ClaimedTask, Limits, NewTask, Outcome, Session, Task
+from theazo.core.states import Priority, Scheduling, TaskStatus
+from theazo.store.events import EventHub
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsPatch:
+    max_running: int | _Unset = UNSET
+    max_queued: int | _Unset = UNSET
+    budget: int | _Unset | None = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    default_limits: Limits = Limits(
+        max_running=defaults.MAX_RUNNING_PER_SESSION,
+        max_queued=defaults.MAX_QUEUED_PER_SESSION,
+        budget=None,  # sessions have no budget until one is set
+    )
+    scheduling: Scheduling = Scheduling.FAIR
+    compute_price_micros: int = 0  # per second of sandbox wall time
+    lease_seconds: float = defaults.LEASE_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A queued task a claim may take, with its session's free running slots."""
+
+    id: int
+    session_id: str
+    session_free_slots: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectKey:
+    project_id: str
+    key_hash: str
+
+
+class Store(abc.ABC):
+    """A Theazo database. Methods are coroutines; a backend may run them on the loop."""
+
+    # An embedded database has exactly one node: at its start, every task some earlier run
+    # left running was lost with that run.
+    single_node: bool = False
+    # How often the dispatcher looks for work when no event came; None when events are
+    # delivered in-process and cannot be lost.
+    safety_sweep_seconds: float | None = defaults.SAFETY_SWEEP_SECONDS
+
+    def __init__(self, settings: StoreSettings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.events = EventHub()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (safe when several nodes start at once)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # --- projects and keys -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_project(self) -> str: ...
+
+    @abc.abstractmethod
+    async def project_exists(self, project_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_api_key(self, project_id: str, key_hash: str, hint: str) -> None: ...
+
+    @abc.abstractmethod
+    async def project_for_key(self, key_hash: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def count_api_keys(self) -> int: ...
+
+    # --- sessions --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def session_for_user(self, project_id: str, user_id: str) -> Session:
+        """Get or create the session of ``user_id`` in the project."""
+
+    @abc.abstractmethod
+    async def get_session(self, project_id: str, session_id: str) -> Session:
+        """Raise ``NotFound`` when unknown or in another project."""
+
+    @abc.abstractmethod
+    async def set_session_limits(
+        self, project_id: str, session_id: str, patch: LimitsPatch
+    ) -> Session: ...
+
+    @abc.abstractmethod
+    async def running_tasks_of_session(self, session_id: str) -> list[Task]: ...
+
+    # --- tasks: the client side ------------------------------------------------------------
+    @abc.abstractmethod
+    async def submit(
+        self, project_id: str, session_id: str, new_tasks: Sequence[NewTask]
+    ) -> list[Task]:
+        """Insert all tasks or none. A task whose idempotency key the session already used
+        comes back as the task stored first. Raises ``LimitReached`` (queue full),
+        ``BudgetExhausted`` and ``NotFound``."""
+
+    @abc.abstractmethod
+    async def get_task(self, project_id: str, session_id: str, task_id: str) -> Task: ...
+
+    @abc.abstractmethod
+    async def list_tasks(
+        self,
+        project_id: str,
+        session_id: str,
+        statuses: Sequence[TaskStatus],
+        limit: int,
+        before_id: int | None,
+    ) -> list[Task]:
+        """Newest first; ``before_id`` continues a previous page."""
+
+    @abc.abstractmethod
+    async def queue_position(self, task: Task) -> int:
+        """How many queued tasks come before this one in claim order."""
+
+    @abc.abstractmethod
+    async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
+        """Record the cancel and bill a running task to this moment; raises
+        ``InvalidTransition`` for a completed or failed task."""
+
+    # --- tasks: the worker side ------------------------------------------------------------
+    @abc.abstractmethod
+    async def register_worker(self, worker_id: str, host: str, pid: int) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_worker(self, worker_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def claim(self, worker_id: str, limit: int) -> list[ClaimedTask]:
+        """Start up to ``limit`` tasks in scheduling order, honouring session limits."""
+
+    @abc.abstractmethod
+    async def report_progress(
+        self,
+        task_id: str,
+        attempt: int,
+        progress: float | None,
+        message: str | None,
+        charged_micros: int,
+    ) -> Task | None:
+        """Save progress and add charges; None when the task is no longer this attempt's."""
+
+    @abc.abstractmethod
+    async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
+        """End a running attempt; None when it already ended (cancelled, rescued)."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, worker_id: str) -> set[str]:
+        """Renew this worker's leases; return the ids of tasks it must stop running."""
+
+    @abc.abstractmethod
+    async def rescue_lost_tasks(self, dead_worker_ids: Sequence[str] = ()) -> list[Task]:
+        """Re-queue or fail the running tasks whose lease expired or whose worker is named
+        dead; returns them in their new state."""
+
+    @abc.abstractmethod
+    async def other_workers(self, worker_id: str) -> list[str]:
+        """The registered workers other than ``worker_id``."""
+
+    # --- shared logic ------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def lease_deadline(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_seconds)
+
+    def limits_of(
+        self, max_running: int | None, max_queued: int | None, budget: int | None
+    ) -> Limits:
+        """A session's limits: its own where set, the server's defaults elsewhere.
+
+        A budget has no server default: null means no budget.
+        """
+        fallback = self.settings.default_limits
+        return Limits(
+            max_running=fallback.max_running if max_running is None else max_running,
+            max_queued=fallback.max_queued if max_queued is None else max_queued,
+            budget=budget,
+        )
+
+
+def choose_claims(candidates: Iterable[Candidate], limit: int) -> list[int]:
+    """Take candidates in order, at most each session's free running slots, up to ``limit``."""
+    taken: dict[str, int] = {}
+    chosen: list[int] = []
+    for candidate in candidates:
+        if len(chosen) >= limit:
+            break
+        used = taken.get(candidate.session_id, 0)
+        if used < candidate.session_free_slots:
+            taken[candidate.session_id] = used + 1
+            chosen.append(candidate.id)
+    return chosen
+
+
+def fair_keys(
+    count: int,
+    *,
+    scheduling: Scheduling,
+    session_last_key: int,
+    queue_front_key: int | None,
+    highest_key: int,
+) -> range:
+    """Fair-share keys for ``count`` new tasks of one session and one priority.
+
+    Claims take tasks in ``(priority, fair_key, id)`` order. Under ``fair``, a session's next
+    key is one past its previous key, but never behind the front of the queue; so a session
+    that was idle goes in at the front and alternates with a backlogged one, instead of
+    waiting behind its backlog (start-time fair queueing with unit cost). Under ``fifo`` every
+    key is past every earlier one: strict submission order.
+    """
+    if scheduling is Scheduling.FIFO:
+        first = highest_key + 1
+    else:
+        virtual_now = queue_front_key if queue_front_key is not None else highest_key + 1
+        first = max(session_last_key + 1, virtual_now)
+    return range(first, first + count)
+
+
+PRIORITIES: Final = tuple(Priority)

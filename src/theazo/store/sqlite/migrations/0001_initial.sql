@@ -1,0 +1,95 @@
+-- Theazo's first schema. Times are integer microseconds since the Unix epoch (UTC).
+
+CREATE TABLE projects (
+    project_id  TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE api_keys (
+    key_hash    TEXT PRIMARY KEY,          -- SHA-256 of the key; the key itself is never stored
+    project_id  TEXT NOT NULL REFERENCES projects (project_id),
+    hint        TEXT NOT NULL,             -- prefix and last four characters, for humans
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    session_id    TEXT PRIMARY KEY,
+    project_id    TEXT NOT NULL REFERENCES projects (project_id),
+    user_id       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    max_running   INTEGER CHECK (max_running >= 0),   -- null: the server's default
+    max_queued    INTEGER CHECK (max_queued >= 0),    -- null: the server's default
+    budget        INTEGER CHECK (budget >= 0),        -- minor units; null: no budget
+    task_count    INTEGER NOT NULL DEFAULT 0,
+    queued_count  INTEGER NOT NULL DEFAULT 0 CHECK (queued_count >= 0),
+    running_count INTEGER NOT NULL DEFAULT 0 CHECK (running_count >= 0),
+    spent_micros  INTEGER NOT NULL DEFAULT 0,         -- exact: finished tasks + running charges
+    billed_amount INTEGER NOT NULL DEFAULT 0,         -- sum of finished tasks' rounded costs
+    UNIQUE (project_id, user_id)
+);
+
+-- The last fair-share key given to each session in each priority (see store/base.py).
+CREATE TABLE session_clocks (
+    session_id  TEXT NOT NULL REFERENCES sessions (session_id),
+    priority    INTEGER NOT NULL,
+    last_key    INTEGER NOT NULL,
+    PRIMARY KEY (session_id, priority)
+);
+CREATE INDEX session_clocks_highest ON session_clocks (priority, last_key);
+
+CREATE TABLE tasks (
+    id                    INTEGER PRIMARY KEY,   -- monotonic: the FIFO tiebreak
+    task_id               TEXT NOT NULL UNIQUE,
+    project_id            TEXT NOT NULL,
+    session_id            TEXT NOT NULL REFERENCES sessions (session_id),
+    user_id               TEXT NOT NULL,
+    agent                 TEXT NOT NULL,
+    status                TEXT NOT NULL
+        CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    priority              INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 2),
+    fair_key              INTEGER NOT NULL,
+    input                 TEXT NOT NULL,         -- JSON
+    progress              REAL CHECK (progress BETWEEN 0 AND 1),
+    message               TEXT,
+    output                TEXT,                  -- JSON
+    error_code            TEXT,
+    error_message         TEXT,
+    compute_micros        INTEGER NOT NULL DEFAULT 0,
+    charged_micros        INTEGER NOT NULL DEFAULT 0,
+    compute_price_micros  INTEGER NOT NULL DEFAULT 0,
+    webhook_url           TEXT,
+    webhook_events        TEXT NOT NULL DEFAULT '["completed"]',
+    metadata              TEXT NOT NULL DEFAULT '{}',
+    timeout_ms            INTEGER NOT NULL,
+    attempt               INTEGER NOT NULL DEFAULT 0,
+    max_attempts          INTEGER NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
+    idempotency_key       TEXT,
+    created_at            INTEGER NOT NULL,
+    started_at            INTEGER,
+    finished_at           INTEGER,
+    worker_id             TEXT,
+    lease_expires_at      INTEGER,
+    CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+    CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
+                                   AND worker_id IS NOT NULL)),
+    CHECK (attempt <= max_attempts),
+    CHECK ((status = 'failed') = (error_code IS NOT NULL))
+);
+-- The claim walks this, in order; it holds only queued tasks, so it stays small however
+-- many finished tasks accumulate.
+CREATE INDEX tasks_claim ON tasks (priority, fair_key, id) WHERE status = 'queued';
+CREATE INDEX tasks_session_newest ON tasks (session_id, id);
+CREATE INDEX tasks_session_status ON tasks (session_id, status, id);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (session_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'running';
+CREATE INDEX tasks_running_worker ON tasks (worker_id) WHERE status = 'running';
+CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE workers (
+    worker_id     TEXT PRIMARY KEY,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    heartbeat_at  INTEGER NOT NULL
+);

@@ -1,0 +1,207 @@
+-- Named queries of the SQLite store. Parameters are :named; times are integer microseconds.
+
+-- name: insert_project
+INSERT INTO projects (project_id, created_at) VALUES (:project_id, :now);
+
+-- name: project_exists
+SELECT 1 FROM projects WHERE project_id = :project_id;
+
+-- name: insert_api_key
+INSERT INTO api_keys (key_hash, project_id, hint, created_at)
+VALUES (:key_hash, :project_id, :hint, :now);
+
+-- name: key_by_hash
+SELECT project_id, key_hash FROM api_keys WHERE key_hash = :key_hash;
+
+-- name: count_api_keys
+SELECT count(*) FROM api_keys;
+
+-- name: insert_session
+INSERT INTO sessions (session_id, project_id, user_id, created_at)
+VALUES (:session_id, :project_id, :user_id, :now)
+ON CONFLICT (project_id, user_id) DO NOTHING;
+
+-- name: session_by_user
+SELECT * FROM sessions WHERE project_id = :project_id AND user_id = :user_id;
+
+-- name: session_by_id
+SELECT * FROM sessions WHERE session_id = :session_id AND project_id = :project_id;
+
+-- name: update_session_limits
+UPDATE sessions SET max_running = :max_running, max_queued = :max_queued, budget = :budget
+WHERE session_id = :session_id AND project_id = :project_id
+RETURNING *;
+
+-- name: running_tasks_of_session
+SELECT * FROM tasks WHERE session_id = :session_id AND status = 'running';
+
+-- name: queue_front_key
+SELECT fair_key FROM tasks
+WHERE status = 'queued' AND priority = :priority
+ORDER BY priority, fair_key, id
+LIMIT 1;
+
+-- name: highest_key
+SELECT coalesce(max(last_key), 0) FROM session_clocks WHERE priority = :priority;
+
+-- name: session_last_key
+SELECT last_key FROM session_clocks WHERE session_id = :session_id AND priority = :priority;
+
+-- name: set_session_last_key
+INSERT INTO session_clocks (session_id, priority, last_key)
+VALUES (:session_id, :priority, :last_key)
+ON CONFLICT (session_id, priority) DO UPDATE SET last_key = max(last_key, excluded.last_key);
+
+-- name: task_by_idempotency_key
+SELECT * FROM tasks WHERE session_id = :session_id AND idempotency_key = :idempotency_key;
+
+-- name: insert_task
+INSERT INTO tasks (
+    task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
+    webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
+    created_at
+) VALUES (
+    :task_id, :project_id, :session_id, :user_id, :agent, 'queued', :priority, :fair_key,
+    :input, :webhook_url, :webhook_events, :metadata, :timeout_ms, :max_attempts,
+    :idempotency_key, :now
+)
+RETURNING *;
+
+-- name: count_submitted
+UPDATE sessions
+SET task_count = task_count + :count, queued_count = queued_count + :count
+WHERE session_id = :session_id;
+
+-- name: task_by_public_id
+SELECT * FROM tasks
+WHERE task_id = :task_id AND session_id = :session_id AND project_id = :project_id;
+
+-- name: list_tasks
+SELECT * FROM tasks
+WHERE session_id = :session_id AND id < :before_id
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_tasks_with_status
+SELECT * FROM tasks
+WHERE session_id = :session_id
+  AND status IN (SELECT value FROM json_each(:statuses))
+  AND id < :before_id
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: queue_position
+SELECT count(*) FROM tasks
+WHERE status = 'queued' AND (priority, fair_key, id) < (:priority, :fair_key, :id);
+
+-- name: cancel_queued
+UPDATE tasks SET status = 'cancelled', finished_at = :now
+WHERE id = :id AND status = 'queued'
+RETURNING *;
+
+-- name: cancel_running
+UPDATE tasks
+SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL,
+    compute_micros = compute_micros + :compute_micros
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
+
+-- name: dequeue_one
+UPDATE sessions SET queued_count = queued_count - 1 WHERE session_id = :session_id;
+
+-- name: release_running
+UPDATE sessions
+SET running_count = running_count - 1, spent_micros = spent_micros + :spent_micros,
+    billed_amount = billed_amount + :billed_amount
+WHERE session_id = :session_id;
+
+-- name: requeue_running
+UPDATE sessions
+SET running_count = running_count - 1, queued_count = queued_count + 1
+WHERE session_id = :session_id;
+
+-- name: add_spent
+UPDATE sessions SET spent_micros = spent_micros + :spent_micros WHERE session_id = :session_id;
+
+-- name: claim_candidates
+-- Walks tasks_claim in order; a session at its running limit is skipped, not waited for.
+SELECT t.id, t.session_id, s.budget,
+       coalesce(s.max_running, :default_max_running) - s.running_count AS free_slots
+FROM tasks AS t
+JOIN sessions AS s ON s.session_id = t.session_id
+WHERE t.status = 'queued'
+  AND s.running_count < coalesce(s.max_running, :default_max_running)
+ORDER BY t.priority, t.fair_key, t.id
+LIMIT :scan;
+
+-- name: start_tasks
+UPDATE tasks
+SET status = 'running', started_at = :now, worker_id = :worker_id,
+    lease_expires_at = :lease_expires_at, attempt = attempt + 1,
+    compute_price_micros = :compute_price_micros, progress = NULL, message = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued'
+RETURNING *;
+
+-- name: count_started
+UPDATE sessions
+SET queued_count = queued_count - :count, running_count = running_count + :count
+WHERE session_id = :session_id;
+
+-- name: running_attempt
+SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status = 'running';
+
+-- name: report_progress
+UPDATE tasks
+SET progress = coalesce(:progress, progress), message = coalesce(:message, message),
+    charged_micros = charged_micros + :charged_micros
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
+
+-- name: finish_task
+UPDATE tasks
+SET status = :status, output = :output, error_code = :error_code,
+    error_message = :error_message, progress = coalesce(:progress, progress),
+    message = coalesce(:message, message), compute_micros = compute_micros + :compute_micros,
+    charged_micros = charged_micros + :charged_micros, finished_at = :now,
+    lease_expires_at = NULL
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
+
+-- name: upsert_worker
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
+VALUES (:worker_id, :host, :pid, :now, :now)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: delete_worker
+DELETE FROM workers WHERE worker_id = :worker_id;
+
+-- name: touch_worker
+UPDATE workers SET heartbeat_at = :now WHERE worker_id = :worker_id;
+
+-- name: renew_leases
+UPDATE tasks SET lease_expires_at = :lease_expires_at
+WHERE worker_id = :worker_id AND status = 'running'
+RETURNING task_id;
+
+-- name: expired_tasks
+SELECT * FROM tasks WHERE status = 'running' AND lease_expires_at < :now;
+
+-- name: running_tasks_of_worker
+SELECT * FROM tasks WHERE status = 'running' AND worker_id = :worker_id;
+
+-- name: requeue_lost
+UPDATE tasks
+SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL,
+    progress = NULL, message = NULL
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
+
+-- name: fail_lost
+UPDATE tasks
+SET status = 'failed', error_code = :error_code, error_message = :error_message,
+    finished_at = :now, lease_expires_at = NULL
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
+
+-- name: other_workers
+SELECT worker_id FROM workers WHERE worker_id <> :worker_id;

@@ -1,0 +1,101 @@
+"""Agents that exist only to test how Theazo treats agents that misbehave or take time."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from theazo import Context, agent
+
+
+@agent("noop")
+def noop(ctx: Context, input: Any) -> None:
+    return None
+
+
+@agent("sleeper")
+def sleeper(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps ``seconds``, reporting its pid and workdir first so tests can watch them."""
+    marker = Path(ctx.workdir) / "marker"
+    marker.write_text("here")
+    ctx.progress(0.0, f"pid={os.getpid()} workdir={ctx.workdir}")
+    time.sleep(float(input.get("seconds", 30)))
+    return {"slept": input.get("seconds", 30)}
+
+
+@agent("async_sleeper")
+async def async_sleeper(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    ctx.progress(0.0, f"pid={os.getpid()} workdir={ctx.workdir}")
+    await asyncio.sleep(float(input.get("seconds", 30)))
+    return {"slept": input.get("seconds", 30)}
+
+
+@agent("raiser")
+def raiser(ctx: Context, input: Any) -> None:
+    raise RuntimeError("the agent failed on purpose")
+
+
+@agent("bad_output")
+def bad_output(ctx: Context, input: Any) -> Any:
+    return {"not json": {1, 2, 3}}
+
+
+@agent("big_output")
+def big_output(ctx: Context, input: dict[str, Any]) -> str:
+    return "x" * int(input.get("bytes", 2 * 1024 * 1024))
+
+
+@agent("exiter")
+def exiter(ctx: Context, input: Any) -> None:
+    os._exit(3)
+
+
+@agent("segfault")
+def segfault(ctx: Context, input: Any) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@agent("memory_hog")
+def memory_hog(ctx: Context, input: Any) -> int:
+    blocks = []
+    while True:
+        blocks.append(bytearray(64 * 1024 * 1024))
+    return len(blocks)
+
+
+@agent("cpu_burner")
+def cpu_burner(ctx: Context, input: Any) -> int:
+    total = 0
+    while True:
+        total += 1
+
+
+@agent("reporter")
+def reporter(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Reports progress and charges, then returns what it saw of its context."""
+    steps = int(input.get("steps", 3))
+    for step in range(1, steps + 1):
+        ctx.progress(step / steps, f"step {step} of {steps}")
+        ctx.charge(input.get("charge", 0))
+    return {
+        "task_id": ctx.task_id,
+        "session_id": ctx.session_id,
+        "user_id": ctx.user_id,
+        "env": sorted(os.environ),
+        "secret_seen": any("th_live_" in v or "th_test_" in v for v in os.environ.values()),
+    }
+
+
+@agent("forker")
+def forker(ctx: Context, input: Any) -> None:
+    """Leaves a grandchild in its process group, then sleeps: a cancel must kill both."""
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    ctx.progress(0.0, f"pid={os.getpid()} child={pid} workdir={ctx.workdir}")
+    time.sleep(60)

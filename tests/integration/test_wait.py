@@ -1,0 +1,80 @@
+"""Long polls: held by the server until the task ends or the timeout passes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from tests.support.server import ServerProcess
+from theazo import Theazo
+from theazo.sdk import Session
+
+
+def test_wait_is_held_until_the_timeout_when_the_task_runs_on(session: Session) -> None:
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 30})
+    started = time.monotonic()
+
+    result = session.tasks.wait(task.task_id, timeout="700ms")
+
+    elapsed = time.monotonic() - started
+    assert result.status in ("queued", "running")
+    assert 0.6 <= elapsed < 5
+    session.tasks.cancel(task.task_id)
+
+
+def test_wait_answers_promptly_when_the_task_ends(session: Session) -> None:
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 0.5})
+    started = time.monotonic()
+
+    result = session.tasks.wait(task.task_id, timeout="30s")
+
+    elapsed = time.monotonic() - started
+    assert result.status == "completed"
+    # Held through the half second of work, then answered right away, far from the timeout.
+    assert 0.5 <= elapsed < 5
+
+
+def test_wait_on_a_finished_task_answers_at_once(session: Session) -> None:
+    task = session.run(agent="echo", input="x")
+    started = time.monotonic()
+    assert session.tasks.wait(task.task_id, timeout="30s").status == "completed"
+    assert time.monotonic() - started < 2
+
+
+def test_sdk_wait_loops_past_the_server_cap(
+    tmp_path_factory: pytest.TempPathFactory, api_key: str
+) -> None:
+    with (
+        ServerProcess.start(
+            tmp_path_factory.mktemp("cap"), api_keys=[api_key], args=["--max-wait", "300ms"]
+        ) as server,
+        Theazo(api_key=api_key, base_url=server.base_url) as theazo,
+    ):
+        session = theazo.sessions.for_user("cap")
+        task = session.tasks.submit(agent="sleeper", input={"seconds": 1.2})
+        raw = httpx.get(
+            f"{server.base_url}/v1/sessions/{session.session_id}/tasks/{task.task_id}/wait",
+            params={"timeout": "10s"},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
+        assert raw.json()["status"] in ("queued", "running")  # the server let go at its cap
+        assert session.tasks.wait(task.task_id, timeout="20s").status == "completed"
+
+
+def test_many_waiters_on_one_task_all_answered(server: ServerProcess, session: Session) -> None:
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 0.5})
+    url = f"{server.base_url}/v1/sessions/{session.session_id}/tasks/{task.task_id}/wait"
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+
+    async def wait_all() -> list[str]:
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.get(url, params={"timeout": "20s"}) for _ in range(200))
+            )
+        return [a.json()["status"] for a in answers]
+
+    assert set(asyncio.run(wait_all())) == {"completed"}

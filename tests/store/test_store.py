@@ -1,0 +1,269 @@
+"""The store's contract, run against every backend (SQLite always, PostgreSQL when present)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.store.conftest import ManualClock, new_task
+from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
+from theazo.core.models import Outcome, TaskError
+from theazo.core.states import Priority, Scheduling, TaskStatus
+from theazo.store import Store
+from theazo.store.base import LimitsPatch
+
+COMPLETED = Outcome(TaskStatus.COMPLETED, output={"ok": True})
+
+
+async def _session(store: Store, user: str = "u") -> tuple[str, str]:
+    project = await store.create_project()
+    session = await store.session_for_user(project, user)
+    return project, session.session_id
+
+
+async def _claim_ids(store: Store, limit: int, worker: str = "w1") -> list[str]:
+    return [c.task.task_id for c in await store.claim(worker, limit)]
+
+
+async def test_claim_order_is_priority_then_submission(store: Store) -> None:
+    project, sid = await _session(store)
+    low, normal1, high, normal2 = await store.submit(
+        project,
+        sid,
+        [new_task(priority=Priority.LOW), new_task(), new_task(priority=Priority.HIGH), new_task()],
+    )
+    assert await _claim_ids(store, 10) == [
+        high.task_id,
+        normal1.task_id,
+        normal2.task_id,
+        low.task_id,
+    ]
+
+
+async def test_fair_share_lets_a_late_session_in_within_one_turn(store: Store) -> None:
+    project = await store.create_project()
+    busy = (await store.session_for_user(project, "busy")).session_id
+    late = (await store.session_for_user(project, "late")).session_id
+    backlog = await store.submit(project, busy, [new_task() for _ in range(50)])
+    assert await _claim_ids(store, 1) == [backlog[0].task_id]
+    (single,) = await store.submit(project, late, [new_task()])
+
+    next_two = await _claim_ids(store, 2)
+    assert single.task_id in next_two
+
+
+async def test_fifo_scheduling_is_strict_submission_order(open_store: Any) -> None:
+    store = await open_store(scheduling=Scheduling.FIFO)
+    project = await store.create_project()
+    busy = (await store.session_for_user(project, "busy")).session_id
+    late = (await store.session_for_user(project, "late")).session_id
+    backlog = await store.submit(project, busy, [new_task() for _ in range(5)])
+    (single,) = await store.submit(project, late, [new_task()])
+    assert await _claim_ids(store, 10) == [t.task_id for t in [*backlog, single]]
+
+
+async def test_priority_dominates_fairness(store: Store) -> None:
+    project = await store.create_project()
+    a = (await store.session_for_user(project, "a")).session_id
+    b = (await store.session_for_user(project, "b")).session_id
+    normal = await store.submit(project, a, [new_task() for _ in range(3)])
+    (high,) = await store.submit(project, b, [new_task(priority=Priority.HIGH)])
+    assert (await _claim_ids(store, 10))[0] == high.task_id
+    del normal
+
+
+async def test_session_running_limit_is_kept_and_skipped_not_waited_for(store: Store) -> None:
+    project = await store.create_project()
+    limited = (await store.session_for_user(project, "limited")).session_id
+    other = (await store.session_for_user(project, "other")).session_id
+    await store.set_session_limits(project, limited, LimitsPatch(max_running=1))
+    mine = await store.submit(project, limited, [new_task() for _ in range(3)])
+    (theirs,) = await store.submit(project, other, [new_task()])
+
+    assert await _claim_ids(store, 10) == [mine[0].task_id, theirs.task_id]
+    assert await _claim_ids(store, 10) == []
+    await store.finish(mine[0].task_id, 1, COMPLETED)
+    assert await _claim_ids(store, 10) == [mine[1].task_id]
+
+
+async def test_queue_position_follows_claim_order(store: Store) -> None:
+    project, sid = await _session(store)
+    tasks = await store.submit(project, sid, [new_task() for _ in range(3)])
+    assert [await store.queue_position(t) for t in tasks] == [0, 1, 2]
+    await store.claim("w1", 1)
+    assert await store.queue_position(tasks[2]) == 1
+
+
+async def test_finish_is_recorded_once_and_never_overwritten(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+
+    done = await store.finish(task.task_id, 1, COMPLETED)
+    late = await store.finish(
+        task.task_id, 1, Outcome(TaskStatus.FAILED, error=TaskError("agent_error", "late"))
+    )
+
+    assert done is not None and done.status is TaskStatus.COMPLETED
+    assert late is None
+    got = await store.get_task(project, sid, task.task_id)
+    assert got.status is TaskStatus.COMPLETED and got.output == {"ok": True}
+
+
+async def test_finish_after_cancel_is_dropped(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    cancelled = await store.cancel(project, sid, task.task_id)
+    assert cancelled.status is TaskStatus.CANCELLED
+
+    assert await store.finish(task.task_id, 1, COMPLETED) is None
+    assert await store.report_progress(task.task_id, 1, 0.5, "late", 0) is None
+    assert (await store.get_task(project, sid, task.task_id)).output is None
+
+
+async def test_cancel_rules(store: Store) -> None:
+    project, sid = await _session(store)
+    queued, done = await store.submit(project, sid, [new_task(), new_task()])
+    first = await store.cancel(project, sid, queued.task_id)
+    again = await store.cancel(project, sid, queued.task_id)
+    assert first.status is TaskStatus.CANCELLED and again == first
+    assert first.started_at is None and first.finished_at is not None
+
+    await store.claim("w1", 1)
+    await store.finish(done.task_id, 1, COMPLETED)
+    with pytest.raises(InvalidTransition):
+        await store.cancel(project, sid, done.task_id)
+
+
+async def test_rescue_requeues_with_retries_then_fails_worker_lost(
+    store: Store, clock: ManualClock
+) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task(max_attempts=2)])
+    await store.claim("w1", 1)
+    clock.advance(store.settings.lease_seconds - 1)
+    assert await store.rescue_lost_tasks() == []
+
+    clock.advance(2)
+    (requeued,) = await store.rescue_lost_tasks()
+    assert requeued.status is TaskStatus.QUEUED and requeued.attempt == 1
+    assert await store.finish(task.task_id, 1, COMPLETED) is None  # the lost attempt
+
+    (claimed,) = await store.claim("w2", 1)
+    assert claimed.task.attempt == 2
+    clock.advance(store.settings.lease_seconds + 1)
+    (lost,) = await store.rescue_lost_tasks()
+    assert lost.status is TaskStatus.FAILED
+    assert lost.error is not None and lost.error.code == "worker_lost"
+
+
+async def test_heartbeat_renews_leases_and_names_what_is_still_ours(
+    store: Store, clock: ManualClock
+) -> None:
+    project, sid = await _session(store)
+    a, b = await store.submit(project, sid, [new_task(), new_task()])
+    await store.register_worker("w1", "host", 1)
+    await store.claim("w1", 2)
+    await store.cancel(project, sid, b.task_id)
+    clock.advance(store.settings.lease_seconds - 1)
+
+    assert await store.heartbeat("w1") == {a.task_id}
+    clock.advance(store.settings.lease_seconds - 1)
+    assert await store.rescue_lost_tasks() == []  # the lease was renewed
+
+
+async def test_dead_workers_tasks_are_rescued_at_once(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.register_worker("old", "host", 1)
+    await store.claim("old", 1)
+    assert await store.other_workers("new") == ["old"]
+    (lost,) = await store.rescue_lost_tasks(["old"])
+    assert lost.task_id == task.task_id and lost.status is TaskStatus.FAILED
+    assert await store.other_workers("new") == []
+
+
+async def test_idempotency_key_returns_the_first_task(store: Store) -> None:
+    project, sid = await _session(store)
+    (first,) = await store.submit(project, sid, [new_task(key="k")])
+    (again,) = await store.submit(project, sid, [new_task(key="k", payload="other")])
+    assert again.task_id == first.task_id and again.input is None
+    session = await store.get_session(project, sid)
+    assert session.task_count == 1 and session.queued_count == 1
+
+
+async def test_queue_limit_refuses_the_whole_batch(store: Store) -> None:
+    project, sid = await _session(store)
+    await store.set_session_limits(project, sid, LimitsPatch(max_queued=3))
+    await store.submit(project, sid, [new_task(), new_task()])
+    with pytest.raises(LimitReached) as caught:
+        await store.submit(project, sid, [new_task(), new_task()])
+    assert caught.value.code == "session_queue_full"
+    assert (await store.get_session(project, sid)).queued_count == 2
+
+
+async def test_budget_refuses_submits_once_spent(store: Store) -> None:
+    project, sid = await _session(store)
+    await store.set_session_limits(project, sid, LimitsPatch(budget=5))
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    await store.report_progress(task.task_id, 1, None, None, 5_000_000)
+    with pytest.raises(BudgetExhausted):
+        await store.submit(project, sid, [new_task()])
+
+
+async def test_costs_and_counters_add_up(open_store: Any, clock: ManualClock) -> None:
+    store = await open_store(compute_price_micros=2_000_000)  # 2 cents a second
+    project, sid = await _session(store)
+    a, b = await store.submit(project, sid, [new_task(), new_task()])
+    await store.claim("w1", 2)
+    await store.report_progress(a.task_id, 1, 0.5, "half", 1_250_000)
+    clock.advance(1.5)
+    done = await store.finish(a.task_id, 1, Outcome(TaskStatus.COMPLETED, charged_micros=250_000))
+    cancelled = await store.cancel(project, sid, b.task_id)
+
+    assert done is not None
+    assert done.compute_micros == 3_000_000 and done.charged_micros == 1_500_000
+    assert done.cost_at(clock.now()).amount == 5  # 4.5 rounds half up
+    assert cancelled.cost_at(clock.now()).amount == 3
+    session = await store.get_session(project, sid)
+    assert session.spent_micros == 7_500_000
+    assert session.billed_amount == 8
+    assert (session.queued_count, session.running_count, session.task_count) == (0, 0, 2)
+
+
+async def test_events_fire_after_commit_and_not_after_a_refusal(store: Store) -> None:
+    seen: list[str] = []
+    store.events.on_work_available(lambda: seen.append("work"))
+    project, sid = await _session(store)
+    await store.set_session_limits(project, sid, LimitsPatch(max_queued=1))
+    seen.clear()
+    await store.submit(project, sid, [new_task()])
+    assert seen == ["work"]
+    with pytest.raises(LimitReached):
+        await store.submit(project, sid, [new_task()])
+    assert seen == ["work"]
+
+
+async def test_tenancy_every_lookup_is_scoped_to_the_project(store: Store) -> None:
+    project, sid = await _session(store)
+    other_project = await store.create_project()
+    (task,) = await store.submit(project, sid, [new_task()])
+    with pytest.raises(NotFound):
+        await store.get_session(other_project, sid)
+    with pytest.raises(NotFound):
+        await store.get_task(other_project, sid, task.task_id)
+    with pytest.raises(NotFound):
+        await store.cancel(other_project, sid, task.task_id)
+    with pytest.raises(NotFound):
+        await store.submit(other_project, sid, [new_task()])
+
+
+async def test_keys_are_found_by_hash_only(store: Store) -> None:
+    project = await store.create_project()
+    await store.add_api_key(project, "a" * 64, "th_live_…abcd")
+    assert await store.project_for_key("a" * 64) == project
+    assert await store.project_for_key("b" * 64) is None
+    assert await store.count_api_keys() == 1
