@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, TypeVar, cast
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,8 +37,17 @@ SessionId = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print the raw JSON.")]
 
 
-PriorityLabel = Literal["high", "normal", "low"]
-PRIORITIES = click.Choice(["high", "normal", "low"])
+class Priority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+PRIORITY_LABELS: dict[Priority, Literal["high", "normal", "low"]] = {
+    Priority.HIGH: "high",
+    Priority.NORMAL: "normal",
+    Priority.LOW: "low",
+}
 
 
 tasks_app = typer.Typer(help="Inspect, wait for and cancel tasks.", no_args_is_help=True)
@@ -91,7 +100,7 @@ def _parse_metadata(pairs: list[str] | None) -> dict[str, str] | None:
 def submit(
     agent: Annotated[str, typer.Argument(help="The agent to run.")],
     input: Annotated[str, typer.Option("--input", "-i", help="The input, as JSON.")] = "null",
-    priority: Annotated[str, typer.Option(click_type=PRIORITIES, help="Queue order.")] = "normal",
+    priority: Annotated[Priority, typer.Option(help="Queue order.")] = Priority.NORMAL,
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends.")] = False,
     timeout: Annotated[str | None, typer.Option(help="The task's wall-clock limit.")] = None,
     webhook: Annotated[str | None, typer.Option(help="URL to POST the result to.")] = None,
@@ -113,7 +122,7 @@ def submit(
         task = session.tasks.submit(
             agent,
             payload,
-            priority=cast(PriorityLabel, priority),
+            priority=PRIORITY_LABELS[priority],
             timeout=timeout,
             webhook=webhook,
             metadata=_parse_metadata(metadata),
