@@ -70,8 +70,8 @@ class Node:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.pool.start()  # first: a node whose agents do not load goes no further
         await self._register_keys()
-        await self.pool.start()
         if self.config.run_workers:
             await self._start_workers()
 

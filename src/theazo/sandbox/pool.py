@@ -125,6 +125,7 @@ class SandboxPool:
         self._running: dict[str, asyncio.Future[ExitStatus]] = {}
         self._running_pids: dict[str, int] = {}
         self._closing = False
+        self._started_once = False  # a zygote that never started is not restarted
         self._restarts = 0
         # Unix datagram queues hold few packets (net.unix.max_dgram_qlen, often 10), and a
         # writer blocked on a full one is not reliably woken by epoll; never fill it.
@@ -161,6 +162,7 @@ class SandboxPool:
         )
         theirs.close()
         await self._ready
+        self._started_once = True
         self.zygote_pid = self._process.pid
 
     def _zygote_env(self) -> dict[str, str]:
@@ -300,8 +302,12 @@ class SandboxPool:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
         elif kind == "failed" and self._ready is not None and not self._ready.done():
+            log.debug("loading the agent modules failed:\n%s", message.get("traceback"))
             self._ready.set_exception(
-                SandboxError(f"the agent modules could not be loaded:\n{message.get('error')}")
+                SandboxError(
+                    f"the agent modules could not be loaded: {message.get('error')} "
+                    "(--log-level debug shows the traceback)"
+                )
             )
 
     def _on_zygote_gone(self) -> None:
@@ -322,7 +328,7 @@ class SandboxPool:
         self._spawning.clear()
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
-        if not self._closing:
+        if not self._closing and self._started_once:
             log.error("the sandbox zygote stopped unexpectedly; starting a new one")
             self._restarts += 1
             asyncio.get_running_loop().create_task(self._restart())

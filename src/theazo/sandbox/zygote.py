@@ -51,8 +51,9 @@ class Zygote:
     def load(self, modules: list[str]) -> bool:
         try:
             self.agents = load_agents(modules)
-        except BaseException:
-            self.send({"t": "failed", "error": traceback.format_exc()})
+        except BaseException as exc:
+            summary = traceback.format_exception_only(exc)[-1].strip()
+            self.send({"t": "failed", "error": summary, "traceback": traceback.format_exc()})
             return False
         catalogue = [spec.catalogue_entry() for spec in self.agents.values()]
         self.send({"t": "ready", "pid": os.getpid(), "agents": catalogue})
@@ -179,9 +180,9 @@ def main(argv: list[str]) -> int:
     workdir_root = Path(argv[2])
     modules = [m for m in argv[3:] if m]
     zygote = Zygote(control, workdir_root)
-    if not zygote.load(modules):
-        return 1
     try:
+        if not zygote.load(modules):
+            return 1
         zygote.serve()
     except (BrokenPipeError, ConnectionResetError):
         zygote._shutdown()
