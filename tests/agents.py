@@ -99,3 +99,15 @@ def forker(ctx: Context, input: Any) -> None:
         os._exit(0)
     ctx.progress(0.0, f"pid={os.getpid()} child={pid} workdir={ctx.workdir}")
     time.sleep(60)
+
+
+@agent("recorder")
+def recorder(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Appends ``task attempt pid zygote-pid`` to ``<dir>/executions.log`` (an atomic append),
+    so tests can count how many times each task really ran and where, then sleeps."""
+    line = f"{ctx.task_id} {ctx.attempt} {os.getpid()} {os.getppid()}\n"
+    with open(Path(input["dir"]) / "executions.log", "a") as log:
+        log.write(line)
+    ctx.progress(0.0, f"pid={os.getpid()}")
+    time.sleep(float(input.get("seconds", 0)))
+    return {"pid": os.getpid()}

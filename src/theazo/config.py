@@ -35,13 +35,20 @@ class NodeConfig:
     kill_grace_seconds: float = defaults.KILL_GRACE_SECONDS
     shutdown_grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
     lease_seconds: float = defaults.LEASE_SECONDS
-    heartbeat_seconds: float = defaults.HEARTBEAT_SECONDS
     sandbox_env: tuple[str, ...] = ()
     sandbox_root: Path | None = None
     sqlite_synchronous: str = "NORMAL"
     log_level: str = "info"
     webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.lease_seconds * defaults.HEARTBEAT_FRACTION
+
+    @property
+    def rescue_interval_seconds(self) -> float:
+        return self.lease_seconds * defaults.RESCUE_FRACTION
 
     @property
     def compute_price_micros(self) -> int:

@@ -65,6 +65,10 @@ class Node:
             ),
         )
 
+    @property
+    def worker_id(self) -> str | None:
+        return None if self.dispatcher is None else self.dispatcher.worker_id
+
     def catalogue(self) -> Mapping[str, AgentInfo]:
         return self.pool.catalogue
 
@@ -102,7 +106,7 @@ class Node:
                 run=RunSettings(cpu_limit_seconds=self.config.cpu_limit_seconds),
             ),
         )
-        rescuer = Rescuer(self.store)
+        rescuer = Rescuer(self.store, self.config.rescue_interval_seconds)
         if self.store.single_node:
             # Nobody else can be running tasks on an embedded database: whatever a previous
             # run of this server left running was lost with it.

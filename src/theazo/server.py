@@ -51,6 +51,7 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
         raise StartupError(str(exc)) from exc
     try:
         if sock is None:
+            announce(f"Theazo worker {node.worker_id} is running tasks")
             await _wait_for_signal()
         else:
             announce(f"Theazo is serving on http://{config.host}:{config.port}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import StartServer
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually, parse_report, process_gone
 from theazo import ConflictError, Theazo
@@ -17,12 +18,8 @@ PRICE_PER_SECOND = 100  # cents: makes a fraction of a second visible in the cos
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[ServerProcess]:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("cancel"),
-        api_keys=[api_key],
-        args=["--concurrency", "2", "--compute-price", str(PRICE_PER_SECOND)],
-    ) as process:
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--concurrency", "2", "--compute-price", str(PRICE_PER_SECOND)) as process:
         yield process
 
 

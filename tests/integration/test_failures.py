@@ -6,17 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import StartServer
 from tests.support.server import ServerProcess
 from theazo.sdk import Session
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[ServerProcess]:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("failures"),
-        api_keys=[api_key],
-        args=["--memory-limit", "300M", "--cpu-limit", "1"],
-    ) as process:
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--memory-limit", "300M", "--cpu-limit", "1") as process:
         yield process
 
 

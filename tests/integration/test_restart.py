@@ -3,19 +3,17 @@ died is never left ``running``: it fails ``worker_lost``, or runs again if it ha
 
 from __future__ import annotations
 
-import pytest
-
-from tests.support.server import ServerProcess
+from tests.conftest import StartServer
 from tests.support.waiting import eventually, parse_report, process_gone
 from theazo import Theazo
 
+# A short lease, so that on PostgreSQL (where a restarted node cannot know that the old one
+# is gone) the lost task is found in seconds.
+LEASE = ("--lease", "2s")
 
-def test_queued_tasks_run_after_a_restart(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str
-) -> None:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("restart"), api_keys=[api_key], args=["--concurrency", "1"]
-    ) as server:
+
+def test_queued_tasks_run_after_a_restart(start_server: StartServer, api_key: str) -> None:
+    with start_server("--concurrency", "1", *LEASE) as server:
         with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
             session = theazo.sessions.for_user("restart")
             blocker = session.tasks.submit(agent="sleeper", input={"seconds": 60})
@@ -37,9 +35,9 @@ def test_queued_tasks_run_after_a_restart(
 
 
 def test_a_running_task_with_retries_runs_again_after_a_crash(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str
+    start_server: StartServer, api_key: str
 ) -> None:
-    with ServerProcess.start(tmp_path_factory.mktemp("retry"), api_keys=[api_key]) as server:
+    with start_server(*LEASE) as server:
         with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
             session = theazo.sessions.for_user("retry")
             task = session.tasks.submit(agent="sleeper", input={"seconds": 1}, retries=1)
@@ -61,9 +59,9 @@ def test_a_running_task_with_retries_runs_again_after_a_crash(
 
 
 def test_graceful_stop_fails_what_cannot_finish_in_the_grace(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str
+    start_server: StartServer, api_key: str
 ) -> None:
-    with ServerProcess.start(tmp_path_factory.mktemp("graceful"), api_keys=[api_key]) as server:
+    with start_server(*LEASE) as server:
         with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
             session = theazo.sessions.for_user("graceful")
             slow = session.tasks.submit(agent="sleeper", input={"seconds": 60})

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import StartServer
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually
 from theazo import Theazo
@@ -13,12 +14,8 @@ from theazo.sdk import Session
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[ServerProcess]:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("serial"),
-        api_keys=[api_key],
-        args=["--concurrency", "1", "--max-running-per-session", "1"],
-    ) as process:
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--concurrency", "1", "--max-running-per-session", "1") as process:
         yield process
 
 
@@ -59,14 +56,8 @@ def test_queue_position_counts_the_tasks_that_start_first(session: Session) -> N
 
 
 @pytest.fixture(scope="module")
-def two_slot_server(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str
-) -> Iterator[ServerProcess]:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("two-slots"),
-        api_keys=[api_key],
-        args=["--concurrency", "2", "--max-running-per-session", "1"],
-    ) as process:
+def two_slot_server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--concurrency", "2", "--max-running-per-session", "1") as process:
         yield process
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import StartServer
 from tests.support.server import ServerProcess
 from theazo import UnprocessableEntityError
 from theazo.sdk import Session
@@ -16,12 +17,8 @@ PRICE_PER_SECOND = 10
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[ServerProcess]:
-    with ServerProcess.start(
-        tmp_path_factory.mktemp("options"),
-        api_keys=[api_key],
-        args=["--compute-price", str(PRICE_PER_SECOND)],
-    ) as process:
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--compute-price", str(PRICE_PER_SECOND)) as process:
         yield process
 
 

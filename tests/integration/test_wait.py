@@ -6,8 +6,8 @@ import asyncio
 import time
 
 import httpx
-import pytest
 
+from tests.conftest import StartServer
 from tests.support.server import ServerProcess
 from theazo import Theazo
 from theazo.sdk import Session
@@ -44,13 +44,9 @@ def test_wait_on_a_finished_task_answers_at_once(session: Session) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_sdk_wait_loops_past_the_server_cap(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str
-) -> None:
+def test_sdk_wait_loops_past_the_server_cap(start_server: StartServer, api_key: str) -> None:
     with (
-        ServerProcess.start(
-            tmp_path_factory.mktemp("cap"), api_keys=[api_key], args=["--max-wait", "300ms"]
-        ) as server,
+        start_server("--max-wait", "300ms") as server,
         Theazo(api_key=api_key, base_url=server.base_url) as theazo,
     ):
         session = theazo.sessions.for_user("cap")

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from theazo.store.sqlfiles import load_text, migration_files
-from theazo.store.sqlite.store import _split_statements
+from theazo.store.sqlite.store import split_statements
 
 PACKAGE = "theazo.store.sqlite"
 
@@ -19,10 +19,10 @@ def _schema_of(db: sqlite3.Connection) -> set[tuple[str, str, str]]:
 def test_migrations_build_schema_sql(tmp_path: Path) -> None:
     migrated = sqlite3.connect(tmp_path / "migrated.db")
     for _, text in migration_files(PACKAGE):
-        for statement in _split_statements(text):
+        for statement in split_statements(text):
             migrated.execute(statement)
     fresh = sqlite3.connect(tmp_path / "fresh.db")
-    for statement in _split_statements(load_text(PACKAGE, "schema.sql")):
+    for statement in split_statements(load_text(PACKAGE, "schema.sql")):
         fresh.execute(statement)
     assert _schema_of(migrated) == _schema_of(fresh)
 

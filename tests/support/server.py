@@ -1,4 +1,5 @@
-"""Start and stop real Theazo servers for tests, the way a user does: ``theazo serve``."""
+"""Start and stop real Theazo nodes for tests, the way a user does: ``theazo serve`` (an API
+server with workers, or with ``--no-workers`` an API node) and ``theazo worker``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from theazo.core import ids
 REPO = Path(__file__).resolve().parents[2]
 TEST_AGENTS = "theazo.agents.examples,tests.agents"
 START_TIMEOUT_SECONDS = 30.0
+WORKER_READY = b"is running tasks"
 
 
 def new_api_key() -> str:
@@ -40,11 +42,12 @@ class ServerProcess:
     api_keys: list[str]
     args: list[str]
     database: str
+    kind: str = "serve"  # or "worker"
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.log_path = self.workdir / f"server-{self.port}.log"
+        self.log_path = self.workdir / f"{self.kind}-{self.port}.log"
 
     @property
     def base_url(self) -> str:
@@ -53,6 +56,11 @@ class ServerProcess:
     @property
     def api_key(self) -> str:
         return self.api_keys[0]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     @classmethod
     @contextmanager
@@ -63,6 +71,7 @@ class ServerProcess:
         api_keys: Sequence[str] = (),
         args: Sequence[str] = (),
         database: str | None = None,
+        kind: str = "serve",
     ) -> Iterator[ServerProcess]:
         server = cls(
             workdir=workdir,
@@ -70,6 +79,7 @@ class ServerProcess:
             api_keys=list(api_keys) or [new_api_key()],
             args=list(args),
             database=database or f"sqlite:///{workdir / 'theazo.db'}",
+            kind=kind,
         )
         server.launch()
         try:
@@ -79,50 +89,48 @@ class ServerProcess:
 
     def command(self) -> list[str]:
         command = [
-            sys.executable,
-            "-m",
-            "theazo",
-            "serve",
-            "--port",
-            str(self.port),
-            "--database",
-            self.database,
-            "--agents",
-            TEST_AGENTS,
-            "--sandbox-root",
-            str(self.workdir / "sandboxes"),
-            "--shutdown-grace",
-            "2s",
-            "--log-level",
-            "warning",
-        ]
-        for key in self.api_keys:
-            command += ["--api-key", key]
+            sys.executable, "-m", "theazo", self.kind,
+            "--database", self.database,
+            "--agents", TEST_AGENTS,
+            "--sandbox-root", str(self.workdir / "sandboxes"),
+            "--shutdown-grace", "2s",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        if self.kind == "serve":
+            command += ["--port", str(self.port)]
+            for key in self.api_keys:
+                command += ["--api-key", key]
         return command + self.args
 
     def launch(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         (self.workdir / "sandboxes").mkdir(exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self.wait_until_healthy()
+        self.wait_until_ready()
 
-    def wait_until_healthy(self) -> None:
+    def wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+                raise RuntimeError(f"theazo {self.kind} exited at start:\n{self.log()}")
+            if self._ready():
+                return
             time.sleep(0.05)
-        raise RuntimeError(f"the server did not start in time:\n{self.log()}")
+        raise RuntimeError(f"theazo {self.kind} did not start in time:\n{self.log()}")
+
+    def _ready(self) -> bool:
+        if self.kind == "worker":
+            return WORKER_READY in self.log_path.read_bytes()[self._log_offset :]
+        try:
+            return httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -138,10 +146,5 @@ class ServerProcess:
             return self.process.wait()
 
     def kill(self) -> None:
-        """Crash the server as a power cut would (its zygote follows when its pipe closes)."""
+        """Crash the node as a power cut would (its zygote follows when its pipe closes)."""
         self.stop(signal.SIGKILL)
-
-    def restart(self, *, port: int | None = None) -> None:
-        self.stop()
-        self.port = port or self.port
-        self.launch()

@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
 app.add_typer(keys.app, name="keys")
 app.command("submit")(client.submit)
 app.add_typer(client.tasks_app, name="tasks")

@@ -181,6 +181,56 @@ def serve(
     _run(config)
 
 
+def worker(
+    database: Annotated[
+        str,
+        typer.Option(
+            envvar="THEAZO_DATABASE", help="The shared database: postgresql://user@host/db"
+        ),
+    ],
+    agents: Agents = None,
+    concurrency: Concurrency = defaults.CONCURRENCY,
+    max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
+    max_queued_per_session: MaxQueued = defaults.MAX_QUEUED_PER_SESSION,
+    compute_price: ComputePrice = defaults.COMPUTE_PRICE_PER_SECOND,
+    scheduling: SchedulingOption = Scheduling.FAIR,
+    memory_limit: MemoryLimit = f"{defaults.MEMORY_LIMIT_MB}M",
+    cpu_limit: CpuLimit = str(defaults.CPU_LIMIT_SECONDS),
+    shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
+    lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
+    sandbox_env: SandboxEnv = None,
+    sandbox_root: SandboxRoot = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run tasks from a shared PostgreSQL queue, serving no API (a scale-out worker node)."""
+    if database.startswith("sqlite"):
+        err.print(
+            "[red]theazo: a worker node needs the shared PostgreSQL database; on SQLite, "
+            "`theazo serve` runs the workers itself[/red]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    _run(
+        NodeConfig(
+            database=database,
+            agent_modules=_modules(agents),
+            run_api=False,
+            concurrency=concurrency,
+            max_running_per_session=max_running_per_session,
+            max_queued_per_session=max_queued_per_session,
+            compute_price=compute_price,
+            scheduling=scheduling,
+            memory_limit_mb=megabytes(memory_limit),
+            cpu_limit_seconds=whole_seconds(cpu_limit),
+            shutdown_grace_seconds=seconds(shutdown_grace),
+            lease_seconds=seconds(lease),
+            sandbox_env=tuple(sandbox_env or ()),
+            sandbox_root=sandbox_root,
+            log_level=log_level.lower(),
+        )
+    )
+
+
 def _modules(agents: str | None) -> tuple[str, ...]:
     if not agents:
         return BUNDLED_AGENT_MODULES

@@ -48,13 +48,23 @@ MICROS_PER_MINOR_UNIT = 1_000_000  # costs are summed exactly in millionths of a
 CONCURRENCY = 8  # sandboxes per node; agents mostly wait on I/O, so more than the core count
 SCHEDULING = "fair"  # sessions take turns; "fifo" is strict global submission order
 CLAIM_SCAN_FACTOR = 4  # a claim looks at this many candidates per free slot to skip full sessions
-HEARTBEAT_SECONDS = 2.0  # how often a node renews the leases of its running tasks
-LEASE_SECONDS = 30.0  # a node silent this long has lost its tasks (issue: bounded recovery)
-RESCUE_INTERVAL_SECONDS = 5.0  # how often the rescuer looks for expired leases
+LEASE_SECONDS = 25.0  # a node silent this long has lost its tasks; found within 30 s in all
+HEARTBEAT_FRACTION = 0.1  # a node renews its leases ten times per lease: one late beat is fine
+RESCUE_FRACTION = 0.2  # the rescuer looks every fifth of a lease: lost tasks are found by 1.2 L
+HEARTBEAT_SECONDS = LEASE_SECONDS * HEARTBEAT_FRACTION
+RESCUE_INTERVAL_SECONDS = LEASE_SECONDS * RESCUE_FRACTION
+STALE_WORKER_LEASES = 10  # a node silent for ten leases is forgotten (its row deleted)
+RESCUE_BATCH = 500  # lost tasks handled per transaction; the next round takes the rest
 SAFETY_SWEEP_SECONDS = 1.0  # a missed wake-up costs at most this much latency, never a task
 PROGRESS_FLUSH_SECONDS = 0.1  # at most ten progress writes a second per task
 BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend the budget
 SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+PG_POOL_MIN = 2  # connections a node keeps open
+PG_POOL_MAX = 16  # enough for a node's API and workers; PostgreSQL's default allows 100
+PG_CONNECT_TIMEOUT_SECONDS = 10.0  # a node that cannot reach its database says so and stops
+PG_LISTEN_RETRY_SECONDS = 1.0  # back-off before reopening a dropped LISTEN connection
 
 # --- Sandbox --------------------------------------------------------------------------------
 KILL_GRACE_SECONDS = 1.0  # SIGTERM first so agents can clean up, SIGKILL after this

@@ -215,15 +215,19 @@ class TaskService:
         self, project_id: str, session_id: str, task_id: str, timeout_seconds: float
     ) -> Task:
         """Hold until the task is terminal or the (capped) timeout passes; then the task."""
-        waiter = self.store.events.finish_waiter(task_id)  # before the read: see EventHub
-        try:
-            task = await self.store.get_task(project_id, session_id, task_id)
-            if task.status.is_terminal or timeout_seconds <= 0:
-                return await self._with_position(task)
-            await asyncio.wait({waiter}, timeout=timeout_seconds)
-        finally:
-            self.store.events.drop_waiter(task_id, waiter)
-        return await self.get(project_id, session_id, task_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds
+        while True:
+            waiter = self.store.events.finish_waiter(task_id)  # before the read: see EventHub
+            try:
+                task = await self.store.get_task(project_id, session_id, task_id)
+                remaining = deadline - loop.time()
+                if task.status.is_terminal or remaining <= 0:
+                    return await self._with_position(task)
+                # Woken by the end of the task, or by a resync after lost notifications.
+                await asyncio.wait({waiter}, timeout=remaining)
+            finally:
+                self.store.events.drop_waiter(task_id, waiter)
 
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         return await self.store.cancel(project_id, session_id, task_id)

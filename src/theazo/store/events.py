@@ -70,6 +70,14 @@ class EventHub:
         for listener in self._delivery_listeners:
             listener()
 
+    def resync_waiters(self) -> None:
+        """Wake every waiter to read its task again: notifications may have been lost."""
+        waiters, self._finish_waiters = self._finish_waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
     def task_finished(self, task_id: str) -> None:
         for future in self._finish_waiters.pop(task_id, ()):
             if not future.done():

@@ -14,7 +14,7 @@ VALUES (:key_hash, :project_id, :hint, :now);
 SELECT project_id, key_hash FROM api_keys WHERE key_hash = :key_hash;
 
 -- name: count_api_keys
-SELECT count(*) FROM api_keys;
+SELECT count(*) AS count FROM api_keys;
 
 -- name: insert_session
 INSERT INTO sessions (session_id, project_id, user_id, created_at)
@@ -26,6 +26,13 @@ SELECT * FROM sessions WHERE project_id = :project_id AND user_id = :user_id;
 
 -- name: session_by_id
 SELECT * FROM sessions WHERE session_id = :session_id AND project_id = :project_id;
+
+-- name: session_by_id_for_update
+-- One writer: reading is locking.
+SELECT * FROM sessions WHERE session_id = :session_id AND project_id = :project_id;
+
+-- name: sessions_by_ids
+SELECT * FROM sessions WHERE session_id IN (SELECT value FROM json_each(:session_ids));
 
 -- name: update_session_limits
 UPDATE sessions SET max_running = :max_running, max_queued = :max_queued, budget = :budget
@@ -42,7 +49,7 @@ ORDER BY priority, fair_key, id
 LIMIT 1;
 
 -- name: highest_key
-SELECT coalesce(max(last_key), 0) FROM session_clocks WHERE priority = :priority;
+SELECT coalesce(max(last_key), 0) AS highest FROM session_clocks WHERE priority = :priority;
 
 -- name: session_last_key
 SELECT last_key FROM session_clocks WHERE session_id = :session_id AND priority = :priority;
@@ -76,6 +83,10 @@ WHERE session_id = :session_id;
 SELECT * FROM tasks
 WHERE task_id = :task_id AND session_id = :session_id AND project_id = :project_id;
 
+-- name: task_by_public_id_for_update
+SELECT * FROM tasks
+WHERE task_id = :task_id AND session_id = :session_id AND project_id = :project_id;
+
 -- name: list_tasks
 SELECT * FROM tasks
 WHERE session_id = :session_id AND id < :before_id
@@ -91,7 +102,7 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: queue_position
-SELECT count(*) FROM tasks
+SELECT count(*) AS count FROM tasks
 WHERE status = 'queued' AND (priority, fair_key, id) < (:priority, :fair_key, :id);
 
 -- name: cancel_queued
@@ -147,7 +158,7 @@ UPDATE sessions
 SET queued_count = queued_count - :count, running_count = running_count + :count
 WHERE session_id = :session_id;
 
--- name: running_attempt
+-- name: running_attempt_for_update
 SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status = 'running';
 
 -- name: report_progress
@@ -184,7 +195,10 @@ WHERE worker_id = :worker_id AND status = 'running'
 RETURNING task_id;
 
 -- name: expired_tasks
-SELECT * FROM tasks WHERE status = 'running' AND lease_expires_at < :now;
+SELECT * FROM tasks
+WHERE status = 'running' AND lease_expires_at < :now
+ORDER BY lease_expires_at
+LIMIT :limit;
 
 -- name: running_tasks_of_worker
 SELECT * FROM tasks WHERE status = 'running' AND worker_id = :worker_id;

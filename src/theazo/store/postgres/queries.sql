@@ -1,0 +1,231 @@
+-- Named queries of the PostgreSQL store. Parameters are %(named)s.
+
+-- name: insert_project
+INSERT INTO projects (project_id, created_at) VALUES (%(project_id)s, %(now)s);
+
+-- name: project_exists
+SELECT 1 FROM projects WHERE project_id = %(project_id)s;
+
+-- name: insert_api_key
+INSERT INTO api_keys (key_hash, project_id, hint, created_at)
+VALUES (%(key_hash)s, %(project_id)s, %(hint)s, %(now)s);
+
+-- name: key_by_hash
+SELECT project_id, key_hash FROM api_keys WHERE key_hash = %(key_hash)s;
+
+-- name: count_api_keys
+SELECT count(*) AS count FROM api_keys;
+
+-- name: insert_session
+INSERT INTO sessions (session_id, project_id, user_id, created_at)
+VALUES (%(session_id)s, %(project_id)s, %(user_id)s, %(now)s)
+ON CONFLICT (project_id, user_id) DO NOTHING;
+
+-- name: session_by_user
+SELECT * FROM sessions WHERE project_id = %(project_id)s AND user_id = %(user_id)s;
+
+-- name: session_by_id
+SELECT * FROM sessions WHERE session_id = %(session_id)s AND project_id = %(project_id)s;
+
+-- name: session_by_id_for_update
+SELECT * FROM sessions WHERE session_id = %(session_id)s AND project_id = %(project_id)s
+FOR UPDATE;
+
+-- name: sessions_by_ids
+SELECT * FROM sessions WHERE session_id = ANY(%(session_ids)s)
+ORDER BY session_id
+FOR UPDATE;
+
+-- name: update_session_limits
+UPDATE sessions SET max_running = %(max_running)s, max_queued = %(max_queued)s, budget = %(budget)s
+WHERE session_id = %(session_id)s AND project_id = %(project_id)s
+RETURNING *;
+
+-- name: running_tasks_of_session
+SELECT * FROM tasks WHERE session_id = %(session_id)s AND status = 'running';
+
+-- name: queue_front_key
+SELECT fair_key FROM tasks
+WHERE status = 'queued' AND priority = %(priority)s
+ORDER BY priority, fair_key, id
+LIMIT 1;
+
+-- name: highest_key
+SELECT coalesce(max(last_key), 0) AS highest FROM session_clocks WHERE priority = %(priority)s;
+
+-- name: session_last_key
+SELECT last_key FROM session_clocks WHERE session_id = %(session_id)s AND priority = %(priority)s;
+
+-- name: set_session_last_key
+INSERT INTO session_clocks (session_id, priority, last_key)
+VALUES (%(session_id)s, %(priority)s, %(last_key)s)
+ON CONFLICT (session_id, priority)
+DO UPDATE SET last_key = greatest(session_clocks.last_key, excluded.last_key);
+
+-- name: task_by_idempotency_key
+SELECT * FROM tasks WHERE session_id = %(session_id)s AND idempotency_key = %(idempotency_key)s;
+
+-- name: insert_task
+INSERT INTO tasks (
+    task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
+    webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
+    created_at
+) VALUES (
+    %(task_id)s, %(project_id)s, %(session_id)s, %(user_id)s, %(agent)s, 'queued', %(priority)s, %(fair_key)s,
+    %(input)s, %(webhook_url)s, %(webhook_events)s, %(metadata)s, %(timeout_ms)s, %(max_attempts)s,
+    %(idempotency_key)s, %(now)s
+)
+RETURNING *;
+
+-- name: count_submitted
+UPDATE sessions
+SET task_count = task_count + %(count)s, queued_count = queued_count + %(count)s
+WHERE session_id = %(session_id)s;
+
+-- name: task_by_public_id
+SELECT * FROM tasks
+WHERE task_id = %(task_id)s AND session_id = %(session_id)s AND project_id = %(project_id)s;
+
+-- name: task_by_public_id_for_update
+SELECT * FROM tasks
+WHERE task_id = %(task_id)s AND session_id = %(session_id)s AND project_id = %(project_id)s
+FOR UPDATE;
+
+-- name: list_tasks
+SELECT * FROM tasks
+WHERE session_id = %(session_id)s AND id < %(before_id)s
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: list_tasks_with_status
+SELECT * FROM tasks
+WHERE session_id = %(session_id)s
+  AND status = ANY(%(statuses)s)
+  AND id < %(before_id)s
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: queue_position
+SELECT count(*) AS count FROM tasks
+WHERE status = 'queued' AND (priority, fair_key, id) < (%(priority)s, %(fair_key)s, %(id)s);
+
+-- name: cancel_queued
+UPDATE tasks SET status = 'cancelled', finished_at = %(now)s
+WHERE id = %(id)s AND status = 'queued'
+RETURNING *;
+
+-- name: cancel_running
+UPDATE tasks
+SET status = 'cancelled', finished_at = %(now)s, lease_expires_at = NULL,
+    compute_micros = compute_micros + %(compute_micros)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
+
+-- name: dequeue_one
+UPDATE sessions SET queued_count = queued_count - 1 WHERE session_id = %(session_id)s;
+
+-- name: release_running
+UPDATE sessions
+SET running_count = running_count - 1, spent_micros = spent_micros + %(spent_micros)s,
+    billed_amount = billed_amount + %(billed_amount)s
+WHERE session_id = %(session_id)s;
+
+-- name: requeue_running
+UPDATE sessions
+SET running_count = running_count - 1, queued_count = queued_count + 1
+WHERE session_id = %(session_id)s;
+
+-- name: add_spent
+UPDATE sessions SET spent_micros = spent_micros + %(spent_micros)s WHERE session_id = %(session_id)s;
+
+-- name: claim_candidates
+-- Walks tasks_claim in order; a session at its running limit is skipped, not waited for;
+-- rows another node is claiming are skipped too. The sessions' counts are read again under
+-- their row locks (sessions_by_ids) before anything is taken.
+SELECT t.id, t.session_id
+FROM tasks AS t
+JOIN sessions AS s ON s.session_id = t.session_id
+WHERE t.status = 'queued'
+  AND s.running_count < coalesce(s.max_running, %(default_max_running)s)
+ORDER BY t.priority, t.fair_key, t.id
+LIMIT %(scan)s
+FOR UPDATE OF t SKIP LOCKED;
+
+-- name: start_tasks
+UPDATE tasks
+SET status = 'running', started_at = %(now)s, worker_id = %(worker_id)s,
+    lease_expires_at = %(lease_expires_at)s, attempt = attempt + 1,
+    compute_price_micros = %(compute_price_micros)s, progress = NULL, message = NULL
+WHERE id = ANY(%(ids)s) AND status = 'queued'
+RETURNING *;
+
+-- name: count_started
+UPDATE sessions
+SET queued_count = queued_count - %(count)s, running_count = running_count + %(count)s
+WHERE session_id = %(session_id)s;
+
+-- name: running_attempt_for_update
+SELECT * FROM tasks
+WHERE task_id = %(task_id)s AND attempt = %(attempt)s AND status = 'running'
+FOR UPDATE;
+
+-- name: report_progress
+UPDATE tasks
+SET progress = coalesce(%(progress)s, progress), message = coalesce(%(message)s, message),
+    charged_micros = charged_micros + %(charged_micros)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
+
+-- name: finish_task
+UPDATE tasks
+SET status = %(status)s, output = %(output)s, error_code = %(error_code)s,
+    error_message = %(error_message)s, progress = coalesce(%(progress)s, progress),
+    message = coalesce(%(message)s, message), compute_micros = compute_micros + %(compute_micros)s,
+    charged_micros = charged_micros + %(charged_micros)s, finished_at = %(now)s,
+    lease_expires_at = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
+
+-- name: upsert_worker
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(now)s, %(now)s)
+ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: delete_worker
+DELETE FROM workers WHERE worker_id = %(worker_id)s;
+
+-- name: touch_worker
+UPDATE workers SET heartbeat_at = %(now)s WHERE worker_id = %(worker_id)s;
+
+-- name: renew_leases
+UPDATE tasks SET lease_expires_at = %(lease_expires_at)s
+WHERE worker_id = %(worker_id)s AND status = 'running'
+RETURNING task_id;
+
+-- name: expired_tasks
+SELECT * FROM tasks
+WHERE status = 'running' AND lease_expires_at < %(now)s
+ORDER BY lease_expires_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: running_tasks_of_worker
+SELECT * FROM tasks WHERE status = 'running' AND worker_id = %(worker_id)s
+FOR UPDATE;
+
+-- name: requeue_lost
+UPDATE tasks
+SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL,
+    progress = NULL, message = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
+
+-- name: fail_lost
+UPDATE tasks
+SET status = 'failed', error_code = %(error_code)s, error_message = %(error_message)s,
+    finished_at = %(now)s, lease_expires_at = NULL
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
+
+-- name: other_workers
+SELECT worker_id FROM workers WHERE worker_id <> %(worker_id)s;

@@ -1,0 +1,96 @@
+-- Theazo's first schema on PostgreSQL. Tables go in the connection's current schema
+-- (set search_path in the URL to keep several deployments or test runs apart).
+
+CREATE TABLE projects (
+    project_id  text PRIMARY KEY,
+    created_at  timestamptz NOT NULL
+);
+
+CREATE TABLE api_keys (
+    key_hash    text PRIMARY KEY,          -- SHA-256 of the key; the key itself is never stored
+    project_id  text NOT NULL REFERENCES projects (project_id),
+    hint        text NOT NULL,             -- prefix and last four characters, for humans
+    created_at  timestamptz NOT NULL
+);
+
+CREATE TABLE sessions (
+    session_id    text PRIMARY KEY,
+    project_id    text NOT NULL REFERENCES projects (project_id),
+    user_id       text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    max_running   integer CHECK (max_running >= 0),   -- null: the server's default
+    max_queued    integer CHECK (max_queued >= 0),    -- null: the server's default
+    budget        bigint CHECK (budget >= 0),         -- minor units; null: no budget
+    task_count    bigint NOT NULL DEFAULT 0,
+    queued_count  integer NOT NULL DEFAULT 0 CHECK (queued_count >= 0),
+    running_count integer NOT NULL DEFAULT 0 CHECK (running_count >= 0),
+    spent_micros  bigint NOT NULL DEFAULT 0,          -- exact: finished tasks + running charges
+    billed_amount bigint NOT NULL DEFAULT 0,          -- sum of finished tasks' rounded costs
+    UNIQUE (project_id, user_id)
+);
+
+-- The last fair-share key given to each session in each priority (see store/base.py).
+CREATE TABLE session_clocks (
+    session_id  text NOT NULL REFERENCES sessions (session_id),
+    priority    smallint NOT NULL,
+    last_key    bigint NOT NULL,
+    PRIMARY KEY (session_id, priority)
+);
+CREATE INDEX session_clocks_highest ON session_clocks (priority, last_key);
+
+CREATE TABLE tasks (
+    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id               text NOT NULL UNIQUE,
+    project_id            text NOT NULL,
+    session_id            text NOT NULL REFERENCES sessions (session_id),
+    user_id               text NOT NULL,
+    agent                 text NOT NULL,
+    status                text NOT NULL
+        CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    priority              smallint NOT NULL CHECK (priority BETWEEN 0 AND 2),
+    fair_key              bigint NOT NULL,
+    input                 json NOT NULL,          -- json, not jsonb: kept exactly as sent
+    progress              double precision CHECK (progress BETWEEN 0 AND 1),
+    message               text,
+    output                json,
+    error_code            text,
+    error_message         text,
+    compute_micros        bigint NOT NULL DEFAULT 0,
+    charged_micros        bigint NOT NULL DEFAULT 0,
+    compute_price_micros  bigint NOT NULL DEFAULT 0,
+    webhook_url           text,
+    webhook_events        json NOT NULL DEFAULT '["completed"]',
+    metadata              json NOT NULL DEFAULT '{}',
+    timeout_ms            bigint NOT NULL,
+    attempt               integer NOT NULL DEFAULT 0,
+    max_attempts          integer NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
+    idempotency_key       text,
+    created_at            timestamptz NOT NULL,
+    started_at            timestamptz,
+    finished_at           timestamptz,
+    worker_id             text,
+    lease_expires_at      timestamptz,
+    CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+    CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
+                                   AND worker_id IS NOT NULL)),
+    CHECK (attempt <= max_attempts),
+    CHECK ((status = 'failed') = (error_code IS NOT NULL))
+);
+-- The claim walks this, in order; it holds only queued tasks, so it stays small however
+-- many finished tasks accumulate.
+CREATE INDEX tasks_claim ON tasks (priority, fair_key, id) WHERE status = 'queued';
+CREATE INDEX tasks_session_newest ON tasks (session_id, id);
+CREATE INDEX tasks_session_status ON tasks (session_id, status, id);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (session_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'running';
+CREATE INDEX tasks_running_worker ON tasks (worker_id) WHERE status = 'running';
+CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE workers (
+    worker_id     text PRIMARY KEY,
+    host          text NOT NULL,
+    pid           integer NOT NULL,
+    started_at    timestamptz NOT NULL,
+    heartbeat_at  timestamptz NOT NULL
+);

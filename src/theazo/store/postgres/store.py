@@ -1,0 +1,255 @@
+"""The scale-out store: PostgreSQL through psycopg 3 (async) and a connection pool.
+
+Several nodes share one database. Claims take rows with ``FOR UPDATE SKIP LOCKED`` and lock the
+sessions they start tasks in, so per-session limits hold across nodes. Every transaction that
+changes something other nodes care about sends ``pg_notify`` before it commits (PostgreSQL
+delivers notifications only on commit, never for a rolled-back transaction); each node LISTENs
+on a dedicated connection and turns what it hears into local events. A dropped listener
+reconnects and then wakes everything that waits, since notifications sent meanwhile are lost;
+the dispatcher's slow safety sweep covers the same gap for claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Json
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from theazo.core import defaults
+from theazo.core.clock import Clock
+from theazo.core.models import Session, Task
+from theazo.store import rows
+from theazo.store.base import StoreSettings
+from theazo.store.sql import Event, JsonValue, Row, SQLStore, fire
+from theazo.store.sqlfiles import load_queries, load_text, migration_files
+
+log = logging.getLogger("theazo.store")
+
+_PACKAGE = "theazo.store.postgres"
+Q = {name: text.encode() for name, text in load_queries(_PACKAGE).items()}
+Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+_current: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "theazo_pg_connection", default=None
+)
+_pending: contextvars.ContextVar[list[tuple[str, str | None]] | None] = contextvars.ContextVar(
+    "theazo_pg_events", default=None
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _adapt(value: Any) -> Any:
+    return Json(value.value) if isinstance(value, JsonValue) else value
+
+
+class PostgresStore(SQLStore):
+    single_node = False
+    safety_sweep_seconds = defaults.SAFETY_SWEEP_SECONDS
+
+    def __init__(
+        self, url: str, settings: StoreSettings | None = None, *, clock: Clock | None = None
+    ) -> None:
+        super().__init__(settings or StoreSettings(), clock)
+        self.url = url
+        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._channels: dict[str, str] = {}
+        # Our own notifications come back to our listener; the events already fired here.
+        self._origin = uuid.uuid4().hex[:12]
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            self.url,
+            min_size=defaults.PG_POOL_MIN,
+            max_size=defaults.PG_POOL_MAX,
+            kwargs={"row_factory": dict_row},
+            open=False,
+            name="theazo",
+        )
+        try:
+            await pool.open(wait=True, timeout=defaults.PG_CONNECT_TIMEOUT_SECONDS)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise ConnectionError(f"cannot connect to PostgreSQL at {_safe(self.url)}") from exc
+        self._pool = pool
+        await self._migrate()
+        schema = await self._one_raw(b"SELECT current_schema() AS schema")
+        prefix = f"theazo_{schema['schema'] if schema else 'public'}"
+        self._channels = {
+            Event.WORK: f"{prefix}_work",
+            Event.FINISHED: f"{prefix}_done",
+            Event.CANCEL: f"{prefix}_cancel",
+        }
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        await asyncio.wait_for(self._listening.wait(), defaults.PG_CONNECT_TIMEOUT_SECONDS)
+
+    async def _migrate(self) -> None:
+        """Bring the schema up to date, once, even when several nodes start together."""
+        migrations = migration_files(_PACKAGE)
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                b"SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.theazo'))"
+            )
+            await conn.execute(
+                b"CREATE TABLE IF NOT EXISTS theazo_migrations ("
+                b" version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cursor = await conn.execute(b"SELECT version FROM theazo_migrations")
+            applied = {row["version"] for row in await cursor.fetchall()}
+            if not applied:
+                await conn.execute(load_text(_PACKAGE, "schema.sql").encode())
+                pending = [number for number, _ in migrations]
+            else:
+                pending = []
+                for number, text in migrations:
+                    if number not in applied:
+                        await conn.execute(text.encode())
+                        pending.append(number)
+            for number in pending:
+                await conn.execute(
+                    b"INSERT INTO theazo_migrations (version) VALUES (%s)", (number,)
+                )
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Connection]:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        return self._pool
+
+    # --- transactions and queries ----------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if _current.get() is not None:  # already inside one: join it
+            yield
+            return
+        events: list[tuple[str, str | None]] = []
+        async with self.pool.connection() as conn:
+            connection_token = _current.set(conn)
+            events_token = _pending.set(events)
+            try:
+                async with conn.transaction():
+                    yield
+                    await self._notify(conn, events)
+            finally:
+                _current.reset(connection_token)
+                _pending.reset(events_token)
+        fire(self, events)
+
+    async def _notify(self, conn: Connection, events: list[tuple[str, str | None]]) -> None:
+        for event, payload in dict.fromkeys(events):  # once each, in order
+            await conn.execute(
+                b"SELECT pg_notify(%s, %s)",
+                (self._channels[event], f"{self._origin}:{payload or ''}"),
+            )
+
+    def _emit(self, event: str, task_id: str | None = None) -> None:
+        events = _pending.get()
+        if events is None:
+            raise RuntimeError("events are emitted inside a transaction")
+        events.append((event, task_id))
+
+    async def _one(self, query: str, **params: Any) -> Row | None:
+        return await self._run(Q[query], params, many=False)  # type: ignore[return-value]
+
+    async def _all(self, query: str, **params: Any) -> list[Row]:
+        return await self._run(Q[query], params, many=True)  # type: ignore[return-value]
+
+    async def _one_raw(self, statement: bytes) -> Row | None:
+        return await self._run(statement, {}, many=False)  # type: ignore[return-value]
+
+    async def _run(
+        self, statement: bytes, params: dict[str, Any], *, many: bool
+    ) -> Row | list[Row] | None:
+        adapted = {name: _adapt(value) for name, value in params.items()}
+        conn = _current.get()
+        if conn is not None:
+            cursor = await conn.execute(statement, adapted)
+            return await _fetch(cursor, many)
+        async with self.pool.connection() as own:  # a read on its own: commits at once
+            cursor = await own.execute(statement, adapted)
+            return await _fetch(cursor, many)
+
+    def _task(self, row: Row) -> Task:
+        return rows.task_from_row(row, _same, _same)
+
+    def _session(self, row: Row) -> Session:
+        return rows.session_from_row(self, row, _same)
+
+    # --- notifications from other nodes ----------------------------------------------------
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection open for ever; reconnect with back-off when it drops."""
+        delay = defaults.PG_LISTEN_RETRY_SECONDS
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            except psycopg.OperationalError:
+                log.warning("cannot open the notification connection; retrying in %ss", delay)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                async with conn:
+                    for channel in self._channels.values():
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    if self._listening.is_set():  # a reconnect: whatever was sent is lost
+                        self.events.work_available()
+                        self.events.resync_waiters()
+                    self._listening.set()
+                    async for notify in conn.notifies():
+                        self._on_notify(notify.channel, notify.payload)
+            except psycopg.OperationalError:
+                log.warning("the notification connection dropped; reconnecting")
+                await asyncio.sleep(delay)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        origin, _, payload = payload.partition(":")
+        if origin == self._origin:
+            return
+        if channel == self._channels[Event.WORK]:
+            self.events.work_available()
+        elif channel == self._channels[Event.FINISHED]:
+            self.events.task_finished(payload)
+        elif channel == self._channels[Event.CANCEL]:
+            self.events.cancel_requested(payload)
+
+
+async def _fetch(cursor: psycopg.AsyncCursor[dict[str, Any]], many: bool) -> Row | list[Row] | None:
+    if cursor.description is None:  # a statement that returns no rows
+        return [] if many else None
+    if many:
+        return list(await cursor.fetchall())
+    return await cursor.fetchone()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the given URL"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"

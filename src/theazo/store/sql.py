@@ -1,0 +1,517 @@
+"""Every store operation, written once over named SQL queries.
+
+A backend (``sqlite/``, ``postgres/``) supplies its ``queries.sql`` (the same names, each in
+its dialect), a transaction, the two query primitives ``_one``/``_all``, how parameters and
+rows are adapted, and the row locks a claim needs when several nodes claim at once. All the
+logic of the operations (which rows change, in what order, which counters move, which events
+follow the commit) lives here.
+
+Parameters passed to queries are plain Python values: ``datetime``, ``list`` (for ``IN``
+lists) and ``JsonValue`` (a JSON document); the backend adapts them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from theazo.core import cost, defaults, ids
+from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
+from theazo.core.models import ClaimedTask, NewTask, Outcome, Session, Task
+from theazo.core.states import ErrorCode, Priority, TaskStatus
+from theazo.store.base import UNSET, Candidate, LimitsPatch, Store, choose_claims, fair_keys
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonValue:
+    """A JSON document as a query parameter (the backend encodes it)."""
+
+    value: Any
+
+
+class Event:
+    WORK = "work"  # there may be tasks to claim
+    FINISHED = "finished"  # a task reached a terminal state (payload: task id)
+    CANCEL = "cancel"  # a running task was cancelled (payload: task id)
+
+
+class SQLStore(Store, abc.ABC):
+    # --- what a backend provides -----------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """One write transaction. Events emitted inside it fire after it commits."""
+
+    @abc.abstractmethod
+    async def _one(self, query: str, **params: Any) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def _all(self, query: str, **params: Any) -> list[Row]: ...
+
+    @abc.abstractmethod
+    def _task(self, row: Row) -> Task: ...
+
+    @abc.abstractmethod
+    def _session(self, row: Row) -> Session: ...
+
+    @abc.abstractmethod
+    def _emit(self, event: str, task_id: str | None = None) -> None:
+        """Queue an event for after the commit (and for other nodes, where there are any)."""
+
+    async def _lock_sessions(self, session_ids: Sequence[str]) -> list[Row]:
+        """Lock these sessions' rows for the claim and return them fresh. A backend with a
+        single writer needs no lock and returns them as they are."""
+        return await self._all("sessions_by_ids", session_ids=sorted(session_ids))
+
+    # --- projects and keys -----------------------------------------------------------------
+    async def create_project(self) -> str:
+        project_id = ids.new_project_id()
+        async with self.transaction():
+            await self._one("insert_project", project_id=project_id, now=self.now())
+        return project_id
+
+    async def project_exists(self, project_id: str) -> bool:
+        return await self._one("project_exists", project_id=project_id) is not None
+
+    async def add_api_key(self, project_id: str, key_hash: str, hint: str) -> None:
+        async with self.transaction():
+            await self._one(
+                "insert_api_key",
+                key_hash=key_hash,
+                project_id=project_id,
+                hint=hint,
+                now=self.now(),
+            )
+
+    async def project_for_key(self, key_hash: str) -> str | None:
+        row = await self._one("key_by_hash", key_hash=key_hash)
+        if row is None or not ids.hashes_match(row["key_hash"], key_hash):
+            return None
+        project_id: str = row["project_id"]
+        return project_id
+
+    async def count_api_keys(self) -> int:
+        row = await self._one("count_api_keys")
+        assert row is not None
+        count: int = row["count"]
+        return count
+
+    # --- sessions --------------------------------------------------------------------------
+    async def session_for_user(self, project_id: str, user_id: str) -> Session:
+        row = await self._one("session_by_user", project_id=project_id, user_id=user_id)
+        if row is None:
+            async with self.transaction():
+                await self._one(
+                    "insert_session",
+                    session_id=ids.new_session_id(),
+                    project_id=project_id,
+                    user_id=user_id,
+                    now=self.now(),
+                )
+            row = await self._one("session_by_user", project_id=project_id, user_id=user_id)
+        assert row is not None
+        return self._session(row)
+
+    async def _session_row(self, project_id: str, session_id: str, *, lock: bool = False) -> Row:
+        query = "session_by_id_for_update" if lock else "session_by_id"
+        row = await self._one(query, project_id=project_id, session_id=session_id)
+        if row is None:
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+        return row
+
+    async def get_session(self, project_id: str, session_id: str) -> Session:
+        return self._session(await self._session_row(project_id, session_id))
+
+    async def set_session_limits(
+        self, project_id: str, session_id: str, patch: LimitsPatch
+    ) -> Session:
+        async with self.transaction():
+            row = await self._session_row(project_id, session_id, lock=True)
+            values = {name: row[name] for name in ("max_running", "max_queued", "budget")}
+            for name in values:
+                change = getattr(patch, name)
+                if change is not UNSET:
+                    values[name] = change
+            updated = await self._one(
+                "update_session_limits", project_id=project_id, session_id=session_id, **values
+            )
+            assert updated is not None
+            self._emit(Event.WORK)  # a raised running limit may let queued tasks start
+        return self._session(updated)
+
+    async def running_tasks_of_session(self, session_id: str) -> list[Task]:
+        rows = await self._all("running_tasks_of_session", session_id=session_id)
+        return [self._task(r) for r in rows]
+
+    async def _live_spend(self, session: Row, now: datetime) -> int:
+        running = await self.running_tasks_of_session(session["session_id"])
+        spent: int = session["spent_micros"]
+        return spent + sum(task.live_compute_micros(now) for task in running)
+
+    # --- tasks: the client side ------------------------------------------------------------
+    async def submit(
+        self, project_id: str, session_id: str, new_tasks: Sequence[NewTask]
+    ) -> list[Task]:
+        now = self.now()
+        async with self.transaction():
+            session = await self._session_row(project_id, session_id, lock=True)
+            results: list[Task | None] = []
+            fresh: list[int] = []
+            for index, new in enumerate(new_tasks):
+                existing = await self._existing_idempotent(session_id, new.idempotency_key)
+                results.append(existing)
+                if existing is None:
+                    fresh.append(index)
+            if fresh:
+                await self._check_admission(session, len(fresh), now)
+                keys = await self._assign_fair_keys(session_id, [new_tasks[i] for i in fresh])
+                for index, key in zip(fresh, keys, strict=True):
+                    results[index] = await self._insert_task(session, new_tasks[index], key, now)
+                await self._one("count_submitted", session_id=session_id, count=len(fresh))
+                self._emit(Event.WORK)
+        return [task for task in results if task is not None]
+
+    async def _existing_idempotent(self, session_id: str, key: str | None) -> Task | None:
+        if key is None:
+            return None
+        row = await self._one("task_by_idempotency_key", session_id=session_id, idempotency_key=key)
+        return None if row is None else self._task(row)
+
+    async def _check_admission(self, session: Row, count: int, now: datetime) -> None:
+        limits = self.limits_of(session["max_running"], session["max_queued"], session["budget"])
+        if session["queued_count"] + count > limits.max_queued:
+            raise LimitReached(
+                f"the session has {session['queued_count']} queued tasks; "
+                f"its limit is {limits.max_queued}",
+                code="session_queue_full",
+                retry_after_seconds=defaults.SESSION_QUEUE_FULL_RETRY_AFTER_SECONDS,
+            )
+        if limits.budget is not None:
+            spent = cost.minor_units(await self._live_spend(session, now))
+            if spent >= limits.budget:
+                raise BudgetExhausted(
+                    f"the session has spent {spent} of its budget of {limits.budget}"
+                )
+
+    async def _assign_fair_keys(self, session_id: str, new_tasks: Sequence[NewTask]) -> list[int]:
+        """Fair-share keys, in order, for tasks of one session (see ``fair_keys``)."""
+        counts: dict[Priority, int] = {}
+        for new in new_tasks:
+            counts[new.priority] = counts.get(new.priority, 0) + 1
+        keys: dict[Priority, Iterator[int]] = {}
+        for priority, count in counts.items():
+            last = await self._one("session_last_key", session_id=session_id, priority=priority)
+            front = await self._one("queue_front_key", priority=priority)
+            highest = await self._one("highest_key", priority=priority)
+            assert highest is not None
+            assigned = fair_keys(
+                count,
+                scheduling=self.settings.scheduling,
+                session_last_key=0 if last is None else last["last_key"],
+                queue_front_key=None if front is None else front["fair_key"],
+                highest_key=highest["highest"],
+            )
+            await self._one(
+                "set_session_last_key",
+                session_id=session_id,
+                priority=priority,
+                last_key=assigned[-1],
+            )
+            keys[priority] = iter(assigned)
+        return [next(keys[new.priority]) for new in new_tasks]
+
+    async def _insert_task(self, session: Row, new: NewTask, fair_key: int, now: datetime) -> Task:
+        row = await self._one(
+            "insert_task",
+            task_id=ids.new_task_id(),
+            project_id=session["project_id"],
+            session_id=session["session_id"],
+            user_id=session["user_id"],
+            agent=new.agent,
+            priority=int(new.priority),
+            fair_key=fair_key,
+            input=JsonValue(new.input),
+            webhook_url=new.webhook_url,
+            webhook_events=JsonValue(list(new.webhook_events)),
+            metadata=JsonValue(new.metadata),
+            timeout_ms=round(new.timeout_seconds * 1000),
+            max_attempts=new.max_attempts,
+            idempotency_key=new.idempotency_key,
+            now=now,
+        )
+        assert row is not None
+        return self._task(row)
+
+    async def _task_row(
+        self, project_id: str, session_id: str, task_id: str, *, lock: bool = False
+    ) -> Row:
+        row = await self._one(
+            "task_by_public_id_for_update" if lock else "task_by_public_id",
+            project_id=project_id,
+            session_id=session_id,
+            task_id=task_id,
+        )
+        if row is None:
+            raise NotFound(f"no task {task_id!r} in session {session_id!r}", code="task_not_found")
+        return row
+
+    async def get_task(self, project_id: str, session_id: str, task_id: str) -> Task:
+        return self._task(await self._task_row(project_id, session_id, task_id))
+
+    async def list_tasks(
+        self,
+        project_id: str,
+        session_id: str,
+        statuses: Sequence[TaskStatus],
+        limit: int,
+        before_id: int | None,
+    ) -> list[Task]:
+        await self._session_row(project_id, session_id)
+        before = before_id if before_id is not None else 2**63 - 1
+        if statuses:
+            rows = await self._all(
+                "list_tasks_with_status",
+                session_id=session_id,
+                statuses=[s.value for s in statuses],
+                before_id=before,
+                limit=limit,
+            )
+        else:
+            rows = await self._all(
+                "list_tasks", session_id=session_id, before_id=before, limit=limit
+            )
+        return [self._task(r) for r in rows]
+
+    async def queue_position(self, task: Task) -> int:
+        row = await self._one(
+            "queue_position", priority=int(task.priority), fair_key=task.fair_key, id=task.id
+        )
+        assert row is not None
+        count: int = row["count"]
+        return count
+
+    async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
+        now = self.now()
+        async with self.transaction():
+            current = self._task(await self._task_row(project_id, session_id, task_id, lock=True))
+            if current.status is TaskStatus.CANCELLED:
+                return current
+            if current.status.is_terminal:
+                raise InvalidTransition(
+                    f"task {task_id} is already {current.status.value}",
+                    code="task_not_cancellable",
+                )
+            if current.status is TaskStatus.QUEUED:
+                row = await self._one("cancel_queued", id=current.id, now=now)
+                await self._session_row(project_id, session_id, lock=True)
+                await self._one("dequeue_one", session_id=session_id)
+            else:
+                compute = current.live_compute_micros(now)
+                row = await self._one(
+                    "cancel_running",
+                    id=current.id,
+                    attempt=current.attempt,
+                    now=now,
+                    compute_micros=compute,
+                )
+                assert row is not None
+                await self._release(self._task(row), spent_micros=compute)
+                self._emit(Event.CANCEL, task_id)
+                self._emit(Event.WORK)  # a running slot is free
+            assert row is not None  # the row is locked: the status read above still holds
+            self._emit(Event.FINISHED, task_id)
+        return self._task(row)
+
+    # --- tasks: the worker side ------------------------------------------------------------
+    async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
+        async with self.transaction():
+            await self._one(
+                "upsert_worker", worker_id=worker_id, host=host, pid=pid, now=self.now()
+            )
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self.transaction():
+            await self._one("delete_worker", worker_id=worker_id)
+
+    async def other_workers(self, worker_id: str) -> list[str]:
+        return [r["worker_id"] for r in await self._all("other_workers", worker_id=worker_id)]
+
+    async def claim(self, worker_id: str, limit: int) -> list[ClaimedTask]:
+        if limit <= 0:
+            return []
+        now = self.now()
+        lease = self.lease_deadline(now)
+        async with self.transaction():
+            rows = await self._all(
+                "claim_candidates",
+                default_max_running=self.settings.default_limits.max_running,
+                scan=limit * defaults.CLAIM_SCAN_FACTOR,
+            )
+            if not rows:
+                return []
+            sessions = await self._lock_sessions(list({r["session_id"] for r in rows}))
+            free = {
+                s["session_id"]: self.limits_of(s["max_running"], None, None).max_running
+                - s["running_count"]
+                for s in sessions
+            }
+            budgets = {s["session_id"]: s["budget"] for s in sessions}
+            chosen = choose_claims(
+                (Candidate(r["id"], r["session_id"], free[r["session_id"]]) for r in rows), limit
+            )
+            if not chosen:
+                return []
+            started = await self._all(
+                "start_tasks",
+                ids=chosen,
+                now=now,
+                worker_id=worker_id,
+                lease_expires_at=lease,
+                compute_price_micros=self.settings.compute_price_micros,
+            )
+            per_session: dict[str, int] = {}
+            for row in started:
+                per_session[row["session_id"]] = per_session.get(row["session_id"], 0) + 1
+            for session_id, count in sorted(per_session.items()):
+                await self._one("count_started", session_id=session_id, count=count)
+        order = {internal_id: position for position, internal_id in enumerate(chosen)}
+        tasks = sorted((self._task(r) for r in started), key=lambda t: order[t.id])
+        return [ClaimedTask(task, lease, budgets[task.session_id]) for task in tasks]
+
+    async def _running_attempt(self, task_id: str, attempt: int) -> Task | None:
+        row = await self._one("running_attempt_for_update", task_id=task_id, attempt=attempt)
+        return None if row is None else self._task(row)
+
+    async def report_progress(
+        self,
+        task_id: str,
+        attempt: int,
+        progress: float | None,
+        message: str | None,
+        charged_micros: int,
+    ) -> Task | None:
+        async with self.transaction():
+            current = await self._running_attempt(task_id, attempt)
+            if current is None:
+                return None
+            row = await self._one(
+                "report_progress",
+                id=current.id,
+                attempt=attempt,
+                progress=progress,
+                message=message,
+                charged_micros=charged_micros,
+            )
+            if charged_micros:
+                await self._one(
+                    "add_spent", session_id=current.session_id, spent_micros=charged_micros
+                )
+        return None if row is None else self._task(row)
+
+    async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
+        now = self.now()
+        async with self.transaction():
+            current = await self._running_attempt(task_id, attempt)
+            if current is None:
+                return None
+            compute = current.live_compute_micros(now)
+            error = outcome.error
+            completed = outcome.status is TaskStatus.COMPLETED
+            row = await self._one(
+                "finish_task",
+                id=current.id,
+                attempt=attempt,
+                status=outcome.status.value,
+                output=JsonValue(outcome.output) if completed else None,
+                error_code=None if error is None else error.code,
+                error_message=None if error is None else error.message,
+                progress=outcome.progress,
+                message=outcome.message,
+                compute_micros=compute,
+                charged_micros=outcome.charged_micros,
+                now=now,
+            )
+            assert row is not None
+            finished = self._task(row)
+            await self._release(finished, spent_micros=compute + outcome.charged_micros)
+            self._emit(Event.FINISHED, task_id)
+            self._emit(Event.WORK)
+        return finished
+
+    async def _release(self, finished: Task, *, spent_micros: int) -> None:
+        """A running task ended: free its session's slot and add its cost to the totals."""
+        await self._one(
+            "release_running",
+            session_id=finished.session_id,
+            spent_micros=spent_micros,
+            billed_amount=finished.cost_at(self.now()).amount,
+        )
+
+    async def heartbeat(self, worker_id: str) -> set[str]:
+        now = self.now()
+        async with self.transaction():
+            await self._one("touch_worker", worker_id=worker_id, now=now)
+            rows = await self._all(
+                "renew_leases", worker_id=worker_id, lease_expires_at=self.lease_deadline(now)
+            )
+        return {r["task_id"] for r in rows}
+
+    async def rescue_lost_tasks(self, dead_worker_ids: Sequence[str] = ()) -> list[Task]:
+        now = self.now()
+        rescued: list[Task] = []
+        async with self.transaction():
+            rows = await self._all("expired_tasks", now=now, limit=defaults.RESCUE_BATCH)
+            for worker_id in dead_worker_ids:
+                rows.extend(await self._all("running_tasks_of_worker", worker_id=worker_id))
+                await self._one("delete_worker", worker_id=worker_id)
+            seen: set[int] = set()
+            for row in rows:
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    rescued.append(await self._rescue(self._task(row), now))
+        return rescued
+
+    async def _rescue(self, task: Task, now: datetime) -> Task:
+        """Give a lost attempt's task another attempt, or fail it when it has none left."""
+        if task.attempt < task.max_attempts:
+            row = await self._one("requeue_lost", id=task.id, attempt=task.attempt)
+            await self._one("requeue_running", session_id=task.session_id)
+            self._emit(Event.WORK)
+            assert row is not None
+            return self._task(row)
+        row = await self._one(
+            "fail_lost",
+            id=task.id,
+            attempt=task.attempt,
+            error_code=ErrorCode.WORKER_LOST,
+            error_message=(
+                f"the worker running attempt {task.attempt} of this task stopped answering; "
+                "the task was not finished"
+            ),
+            now=now,
+        )
+        assert row is not None
+        failed = self._task(row)
+        await self._release(failed, spent_micros=0)
+        self._emit(Event.FINISHED, task.task_id)
+        self._emit(Event.WORK)
+        return failed
+
+
+def fire(store: Store, pending: Sequence[tuple[str, str | None]]) -> None:
+    """Deliver events collected during a committed transaction to this node's listeners."""
+    work = False
+    for event, task_id in pending:
+        if event == Event.WORK:
+            work = True
+        elif event == Event.FINISHED and task_id is not None:
+            store.events.task_finished(task_id)
+        elif event == Event.CANCEL and task_id is not None:
+            store.events.cancel_requested(task_id)
+    if work:
+        store.events.work_available()
