@@ -70,6 +70,8 @@ def new_task(
     key: str | None = None,
     max_attempts: int = 1,
     payload: object = None,
+    webhook: str | None = None,
+    events: tuple[str, ...] = ("completed",),
 ) -> NewTask:
     return NewTask(
         agent=agent,
@@ -78,6 +80,8 @@ def new_task(
         timeout_seconds=60,
         max_attempts=max_attempts,
         idempotency_key=key,
+        webhook_url=webhook,
+        webhook_events=events,
     )
 
 

@@ -145,3 +145,39 @@ class AgentInfo:
     name: str
     description: str
     input_schema: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    secret: str  # whsec_<base64>
+    created_at: datetime
+    expires_at: datetime | None  # None: the current secret; else it signs until then
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    attempted_at: datetime
+    duration_ms: int
+    http_status: int | None
+    error: str | None
+    response_body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One webhook message and where it stands; retries keep its ``message_id``."""
+
+    id: int
+    message_id: str
+    project_id: str
+    session_id: str
+    task_id: str
+    event: str  # completed, started or progress
+    url: str
+    payload: dict[str, Any]
+    status: str  # pending, delivered or failed
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    history: tuple[DeliveryAttempt, ...] = ()

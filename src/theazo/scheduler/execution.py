@@ -51,6 +51,7 @@ class TaskRun:
         self._flush_timer: asyncio.TimerHandle | None = None
         self._budget_timer: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._last_announce = float("-inf")
         self.claimed_at = asyncio.get_running_loop().time()
 
     @property
@@ -163,13 +164,28 @@ class TaskRun:
             progress, message, charge = self._take_pending()
             if progress is None and message is None and not charge:
                 return
-            self._last_flush = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            self._last_flush = now
             saved = await self.store.report_progress(
-                self.task_id, self.task.attempt, progress, message, charge
+                self.task_id,
+                self.task.attempt,
+                progress,
+                message,
+                charge,
+                announce=self._should_announce(progress, message, now),
             )
             if saved is None:
                 self.ended = True
                 self._kill()
+
+    def _should_announce(self, progress: float | None, message: str | None, now: float) -> bool:
+        """A progress webhook at most every few seconds per task, if the task asked."""
+        if "progress" not in self.task.webhook_events or (progress is None and message is None):
+            return False
+        if now - self._last_announce < defaults.WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS:
+            return False
+        self._last_announce = now
+        return True
 
     def _take_pending(self) -> tuple[float | None, str | None, int]:
         taken = (self._pending_progress, self._pending_message, self._pending_charge)

@@ -23,7 +23,17 @@ from typing import Final
 
 from theazo.core import defaults
 from theazo.core.clock import Clock, SystemClock
-from theazo.core.models import ClaimedTask, Limits, NewTask, Outcome, Session, Task
+from theazo.core.models import (
+    ClaimedTask,
+    Delivery,
+    DeliveryAttempt,
+    Limits,
+    NewTask,
+    Outcome,
+    Session,
+    Task,
+    WebhookSecret,
+)
 from theazo.core.states import Priority, Scheduling, TaskStatus
 from theazo.store.events import EventHub
 
@@ -177,8 +187,11 @@ class Store(abc.ABC):
         progress: float | None,
         message: str | None,
         charged_micros: int,
+        *,
+        announce: bool = False,
     ) -> Task | None:
-        """Save progress and add charges; None when the task is no longer this attempt's."""
+        """Save progress and add charges; None when the task is no longer this attempt's.
+        ``announce`` also queues a ``progress`` webhook, if the task asked for them."""
 
     @abc.abstractmethod
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
@@ -196,6 +209,45 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def other_workers(self, worker_id: str) -> list[str]:
         """The registered workers other than ``worker_id``."""
+
+    # --- webhooks --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def webhook_secrets(self, project_id: str) -> list[WebhookSecret]:
+        """The secrets that sign now, current first; the first call makes one."""
+
+    @abc.abstractmethod
+    async def rotate_webhook_secret(
+        self, project_id: str, overlap_seconds: float
+    ) -> list[WebhookSecret]:
+        """Make a new current secret; the old one keeps signing for ``overlap_seconds``."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries for one attempt each."""
+
+    @abc.abstractmethod
+    async def record_delivery_attempt(
+        self,
+        delivery: Delivery,
+        attempt: DeliveryAttempt,
+        *,
+        delivered: bool,
+        retry_at: datetime | None,
+    ) -> None:
+        """Log an attempt; then the delivery is delivered, due again at ``retry_at``, or
+        (neither) given up."""
+
+    @abc.abstractmethod
+    async def next_delivery_due(self) -> datetime | None: ...
+
+    @abc.abstractmethod
+    async def deliveries_of_task(
+        self, project_id: str, session_id: str, task_id: str
+    ) -> list[Delivery]: ...
+
+    @abc.abstractmethod
+    async def redeliver(self, project_id: str, session_id: str, task_id: str) -> Delivery:
+        """Send a terminal task's final webhook again, now."""
 
     # --- shared logic ------------------------------------------------------------------------
     def now(self) -> datetime:

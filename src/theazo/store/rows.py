@@ -8,7 +8,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from theazo.core.models import Session, Task, TaskError
+from theazo.core.models import (
+    Delivery,
+    DeliveryAttempt,
+    Session,
+    Task,
+    TaskError,
+    WebhookSecret,
+)
 from theazo.core.states import Priority, TaskStatus
 from theazo.store.base import Store
 
@@ -73,4 +80,48 @@ def session_from_row(store: Store, row: Row, time_of: TimeOf) -> Session:
         running_count=row["running_count"],
         spent_micros=row["spent_micros"],
         billed_amount=row["billed_amount"],
+    )
+
+
+def secret_from_row(row: Row, time_of: TimeOf) -> WebhookSecret:
+    created_at = time_of(row["created_at"])
+    assert created_at is not None
+    return WebhookSecret(row["secret"], created_at, time_of(row["expires_at"]))
+
+
+def attempt_from_row(row: Row, time_of: TimeOf) -> DeliveryAttempt:
+    attempted_at = time_of(row["attempted_at"])
+    assert attempted_at is not None
+    return DeliveryAttempt(
+        attempted_at=attempted_at,
+        duration_ms=row["duration_ms"],
+        http_status=row["http_status"],
+        error=row["error"],
+        response_body=row["response_body"],
+    )
+
+
+def delivery_from_row(
+    row: Row,
+    time_of: TimeOf,
+    json_of: JsonOf = _loads_text,
+    history: tuple[DeliveryAttempt, ...] = (),
+) -> Delivery:
+    created_at = time_of(row["created_at"])
+    assert created_at is not None
+    return Delivery(
+        id=row["id"],
+        message_id=row["message_id"],
+        project_id=row["project_id"],
+        session_id=row["session_id"],
+        task_id=row["task_id"],
+        event=row["event"],
+        url=row["url"],
+        payload=json_of(row["payload"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=time_of(row["next_attempt_at"]),
+        created_at=created_at,
+        delivered_at=time_of(row["delivered_at"]),
+        history=history,
     )

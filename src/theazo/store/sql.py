@@ -16,13 +16,23 @@ import abc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from theazo.core import cost, defaults, ids
+from theazo.core import cost, defaults, ids, webhook_events
 from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
-from theazo.core.models import ClaimedTask, NewTask, Outcome, Session, Task
+from theazo.core.models import (
+    ClaimedTask,
+    Delivery,
+    DeliveryAttempt,
+    NewTask,
+    Outcome,
+    Session,
+    Task,
+    WebhookSecret,
+)
 from theazo.core.states import ErrorCode, Priority, TaskStatus
+from theazo.store import rows
 from theazo.store.base import UNSET, Candidate, LimitsPatch, Store, choose_claims, fair_keys
 
 Row = Mapping[str, Any]
@@ -39,6 +49,7 @@ class Event:
     WORK = "work"  # there may be tasks to claim
     FINISHED = "finished"  # a task reached a terminal state (payload: task id)
     CANCEL = "cancel"  # a running task was cancelled (payload: task id)
+    DELIVERY = "delivery"  # a webhook delivery is due
 
 
 class SQLStore(Store, abc.ABC):
@@ -58,6 +69,14 @@ class SQLStore(Store, abc.ABC):
 
     @abc.abstractmethod
     def _session(self, row: Row) -> Session: ...
+
+    @abc.abstractmethod
+    def _time(self, value: Any) -> datetime | None:
+        """A time as the driver returns it."""
+
+    @abc.abstractmethod
+    def _json(self, value: Any) -> Any:
+        """A JSON column as the driver returns it."""
 
     @abc.abstractmethod
     def _emit(self, event: str, task_id: str | None = None) -> None:
@@ -310,6 +329,8 @@ class SQLStore(Store, abc.ABC):
                 row = await self._one("cancel_queued", id=current.id, now=now)
                 await self._session_row(project_id, session_id, lock=True)
                 await self._one("dequeue_one", session_id=session_id)
+                assert row is not None
+                await self._announce(self._task(row), webhook_events.COMPLETED)
             else:
                 compute = current.live_compute_micros(now)
                 row = await self._one(
@@ -379,6 +400,8 @@ class SQLStore(Store, abc.ABC):
                 per_session[row["session_id"]] = per_session.get(row["session_id"], 0) + 1
             for session_id, count in sorted(per_session.items()):
                 await self._one("count_started", session_id=session_id, count=count)
+            for row in started:
+                await self._announce(self._task(row), webhook_events.STARTED)
         order = {internal_id: position for position, internal_id in enumerate(chosen)}
         tasks = sorted((self._task(r) for r in started), key=lambda t: order[t.id])
         return [ClaimedTask(task, lease, budgets[task.session_id]) for task in tasks]
@@ -394,6 +417,8 @@ class SQLStore(Store, abc.ABC):
         progress: float | None,
         message: str | None,
         charged_micros: int,
+        *,
+        announce: bool = False,
     ) -> Task | None:
         async with self.transaction():
             current = await self._running_attempt(task_id, attempt)
@@ -411,7 +436,11 @@ class SQLStore(Store, abc.ABC):
                 await self._one(
                     "add_spent", session_id=current.session_id, spent_micros=charged_micros
                 )
-        return None if row is None else self._task(row)
+            assert row is not None
+            reported = self._task(row)
+            if announce:
+                await self._announce(reported, webhook_events.PROGRESS)
+        return reported
 
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
         now = self.now()
@@ -443,14 +472,34 @@ class SQLStore(Store, abc.ABC):
             self._emit(Event.WORK)
         return finished
 
+    async def _announce(self, task: Task, event: str) -> None:
+        """Queue the webhook of a task event, in the transaction that made it happen, so the
+        one cannot be committed without the other."""
+        if task.webhook_url is None or event not in task.webhook_events:
+            return
+        await self._one(
+            "insert_delivery",
+            message_id=webhook_events.new_message_id(),
+            project_id=task.project_id,
+            session_id=task.session_id,
+            task_id=task.task_id,
+            event=event,
+            url=task.webhook_url,
+            payload=JsonValue(webhook_events.payload(task, event, self.now())),
+            now=self.now(),
+        )
+        self._emit(Event.DELIVERY)
+
     async def _release(self, finished: Task, *, spent_micros: int) -> None:
-        """A running task ended: free its session's slot and add its cost to the totals."""
+        """A running task ended: free its session's slot, add its cost to the totals, and
+        announce the end."""
         await self._one(
             "release_running",
             session_id=finished.session_id,
             spent_micros=spent_micros,
             billed_amount=finished.cost_at(self.now()).amount,
         )
+        await self._announce(finished, webhook_events.COMPLETED)
 
     async def heartbeat(self, worker_id: str) -> set[str]:
         now = self.now()
@@ -502,16 +551,142 @@ class SQLStore(Store, abc.ABC):
         self._emit(Event.WORK)
         return failed
 
+    # --- webhooks --------------------------------------------------------------------------
+    async def webhook_secrets(self, project_id: str) -> list[WebhookSecret]:
+        secrets = await self._secrets(project_id)
+        if secrets:
+            return secrets
+        async with self.transaction():
+            await self._one("project_for_update", project_id=project_id)
+            if not await self._secrets(project_id):  # another node may have been first
+                await self._one(
+                    "insert_webhook_secret",
+                    project_id=project_id,
+                    secret=webhook_events.new_secret(),
+                    now=self.now(),
+                )
+        return await self._secrets(project_id)
+
+    async def _secrets(self, project_id: str) -> list[WebhookSecret]:
+        found = await self._all("webhook_secrets", project_id=project_id, now=self.now())
+        current = [r for r in found if r["expires_at"] is None]
+        previous = [r for r in found if r["expires_at"] is not None]
+        return [rows.secret_from_row(r, self._time) for r in [*current, *previous]]
+
+    async def rotate_webhook_secret(
+        self, project_id: str, overlap_seconds: float
+    ) -> list[WebhookSecret]:
+        now = self.now()
+        async with self.transaction():
+            await self._one("project_for_update", project_id=project_id)
+            await self._one(
+                "retire_webhook_secrets",
+                project_id=project_id,
+                expires_at=now + timedelta(seconds=overlap_seconds),
+            )
+            await self._one(
+                "insert_webhook_secret",
+                project_id=project_id,
+                secret=webhook_events.new_secret(),
+                now=now,
+            )
+        return await self._secrets(project_id)
+
+    async def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        now = self.now()
+        async with self.transaction():
+            due = await self._all("due_deliveries", now=now, limit=limit)
+            if not due:
+                return []
+            leased = await self._all(
+                "lease_deliveries",
+                ids=[r["id"] for r in due],
+                lease_until=now + timedelta(seconds=lease_seconds),
+            )
+        return [self._delivery(r) for r in leased]
+
+    async def record_delivery_attempt(
+        self,
+        delivery: Delivery,
+        attempt: DeliveryAttempt,
+        *,
+        delivered: bool,
+        retry_at: datetime | None,
+    ) -> None:
+        async with self.transaction():
+            await self._one(
+                "insert_delivery_attempt",
+                delivery_id=delivery.id,
+                attempted_at=attempt.attempted_at,
+                duration_ms=attempt.duration_ms,
+                http_status=attempt.http_status,
+                error=attempt.error,
+                response_body=attempt.response_body,
+            )
+            status = "delivered" if delivered else "pending" if retry_at else "failed"
+            await self._one(
+                "settle_delivery",
+                id=delivery.id,
+                status=status,
+                next_attempt_at=retry_at if status == "pending" else None,
+                delivered_at=attempt.attempted_at if delivered else None,
+            )
+            if status == "pending":
+                self._emit(Event.DELIVERY)
+
+    async def next_delivery_due(self) -> datetime | None:
+        row = await self._one("next_delivery_due")
+        return None if row is None else self._time(row["due"])
+
+    async def deliveries_of_task(
+        self, project_id: str, session_id: str, task_id: str
+    ) -> list[Delivery]:
+        await self._task_row(project_id, session_id, task_id)  # NotFound across tenants
+        found = await self._all("deliveries_of_task", project_id=project_id, task_id=task_id)
+        attempts = await self._all("attempts_of_task", project_id=project_id, task_id=task_id)
+        history: dict[int, list[DeliveryAttempt]] = {}
+        for row in attempts:
+            history.setdefault(row["delivery_id"], []).append(
+                rows.attempt_from_row(row, self._time)
+            )
+        return [self._delivery(r, tuple(history.get(r["id"], ()))) for r in found]
+
+    async def redeliver(self, project_id: str, session_id: str, task_id: str) -> Delivery:
+        async with self.transaction():
+            task = self._task(await self._task_row(project_id, session_id, task_id, lock=True))
+            if not task.status.is_terminal:
+                raise InvalidTransition(
+                    f"task {task_id} is {task.status.value}; only a finished task's webhook "
+                    "can be sent again",
+                    code="task_not_finished",
+                )
+            row = await self._one(
+                "redeliver", project_id=project_id, task_id=task_id, now=self.now()
+            )
+            if row is None:
+                raise InvalidTransition(
+                    f"task {task_id} has no webhook to send again", code="no_webhook"
+                )
+            self._emit(Event.DELIVERY)
+        return self._delivery(row)
+
+    def _delivery(self, row: Row, history: tuple[DeliveryAttempt, ...] = ()) -> Delivery:
+        return rows.delivery_from_row(row, self._time, self._json, history)
+
 
 def fire(store: Store, pending: Sequence[tuple[str, str | None]]) -> None:
     """Deliver events collected during a committed transaction to this node's listeners."""
-    work = False
+    work = delivery = False
     for event, task_id in pending:
         if event == Event.WORK:
             work = True
+        elif event == Event.DELIVERY:
+            delivery = True
         elif event == Event.FINISHED and task_id is not None:
             store.events.task_finished(task_id)
         elif event == Event.CANCEL and task_id is not None:
             store.events.cancel_requested(task_id)
     if work:
         store.events.work_available()
+    if delivery:
+        store.events.delivery_ready()

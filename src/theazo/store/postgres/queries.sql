@@ -229,3 +229,75 @@ RETURNING *;
 
 -- name: other_workers
 SELECT worker_id FROM workers WHERE worker_id <> %(worker_id)s;
+
+-- name: webhook_secrets
+SELECT * FROM webhook_secrets
+WHERE project_id = %(project_id)s AND (expires_at IS NULL OR expires_at > %(now)s)
+ORDER BY id DESC;
+
+-- name: insert_webhook_secret
+INSERT INTO webhook_secrets (project_id, secret, created_at) VALUES (%(project_id)s, %(secret)s, %(now)s);
+
+-- name: retire_webhook_secrets
+UPDATE webhook_secrets SET expires_at = %(expires_at)s
+WHERE project_id = %(project_id)s AND expires_at IS NULL;
+
+-- name: insert_delivery
+INSERT INTO webhook_deliveries (
+    message_id, project_id, session_id, task_id, event, url, payload, status,
+    next_attempt_at, created_at
+) VALUES (
+    %(message_id)s, %(project_id)s, %(session_id)s, %(task_id)s, %(event)s, %(url)s, %(payload)s, 'pending',
+    %(now)s, %(now)s
+);
+
+-- name: due_deliveries
+SELECT id FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at <= %(now)s
+ORDER BY next_attempt_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: lease_deliveries
+-- Taking a delivery moves its due time past the attempt's time-out: a sender that dies
+-- mid-attempt leaves it due again (at least once), and no one else sends it meanwhile.
+UPDATE webhook_deliveries
+SET next_attempt_at = %(lease_until)s, attempts = attempts + 1
+WHERE id = ANY(%(ids)s) AND status = 'pending'
+RETURNING *;
+
+-- name: next_delivery_due
+SELECT min(next_attempt_at) AS due FROM webhook_deliveries WHERE status = 'pending';
+
+-- name: insert_delivery_attempt
+INSERT INTO webhook_attempts (
+    delivery_id, attempted_at, duration_ms, http_status, error, response_body
+) VALUES (
+    %(delivery_id)s, %(attempted_at)s, %(duration_ms)s, %(http_status)s, %(error)s, %(response_body)s
+);
+
+-- name: settle_delivery
+UPDATE webhook_deliveries
+SET status = %(status)s, next_attempt_at = %(next_attempt_at)s, delivered_at = %(delivered_at)s
+WHERE id = %(id)s AND status = 'pending'
+RETURNING *;
+
+-- name: deliveries_of_task
+SELECT * FROM webhook_deliveries
+WHERE task_id = %(task_id)s AND project_id = %(project_id)s
+ORDER BY id;
+
+-- name: attempts_of_task
+SELECT a.* FROM webhook_attempts AS a
+JOIN webhook_deliveries AS d ON d.id = a.delivery_id
+WHERE d.task_id = %(task_id)s AND d.project_id = %(project_id)s
+ORDER BY a.id;
+
+-- name: redeliver
+UPDATE webhook_deliveries
+SET status = 'pending', next_attempt_at = %(now)s, delivered_at = NULL
+WHERE task_id = %(task_id)s AND project_id = %(project_id)s AND event = 'completed'
+RETURNING *;
+
+-- name: project_for_update
+SELECT project_id FROM projects WHERE project_id = %(project_id)s FOR UPDATE;

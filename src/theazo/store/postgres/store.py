@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -95,6 +96,7 @@ class PostgresStore(SQLStore):
             Event.WORK: f"{prefix}_work",
             Event.FINISHED: f"{prefix}_done",
             Event.CANCEL: f"{prefix}_cancel",
+            Event.DELIVERY: f"{prefix}_delivery",
         }
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         await asyncio.wait_for(self._listening.wait(), defaults.PG_CONNECT_TIMEOUT_SECONDS)
@@ -198,6 +200,13 @@ class PostgresStore(SQLStore):
     def _task(self, row: Row) -> Task:
         return rows.task_from_row(row, _same, _same)
 
+    def _time(self, value: Any) -> datetime | None:
+        moment: datetime | None = value
+        return moment
+
+    def _json(self, value: Any) -> Any:
+        return value
+
     def _session(self, row: Row) -> Session:
         return rows.session_from_row(self, row, _same)
 
@@ -236,6 +245,8 @@ class PostgresStore(SQLStore):
             self.events.task_finished(payload)
         elif channel == self._channels[Event.CANCEL]:
             self.events.cancel_requested(payload)
+        elif channel == self._channels[Event.DELIVERY]:
+            self.events.delivery_ready()
 
 
 async def _fetch(cursor: psycopg.AsyncCursor[dict[str, Any]], many: bool) -> Row | list[Row] | None:

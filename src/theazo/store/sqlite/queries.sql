@@ -219,3 +219,74 @@ RETURNING *;
 
 -- name: other_workers
 SELECT worker_id FROM workers WHERE worker_id <> :worker_id;
+
+-- name: webhook_secrets
+SELECT * FROM webhook_secrets
+WHERE project_id = :project_id AND (expires_at IS NULL OR expires_at > :now)
+ORDER BY id DESC;
+
+-- name: insert_webhook_secret
+INSERT INTO webhook_secrets (project_id, secret, created_at) VALUES (:project_id, :secret, :now);
+
+-- name: retire_webhook_secrets
+UPDATE webhook_secrets SET expires_at = :expires_at
+WHERE project_id = :project_id AND expires_at IS NULL;
+
+-- name: insert_delivery
+INSERT INTO webhook_deliveries (
+    message_id, project_id, session_id, task_id, event, url, payload, status,
+    next_attempt_at, created_at
+) VALUES (
+    :message_id, :project_id, :session_id, :task_id, :event, :url, :payload, 'pending',
+    :now, :now
+);
+
+-- name: due_deliveries
+SELECT id FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at <= :now
+ORDER BY next_attempt_at
+LIMIT :limit;
+
+-- name: lease_deliveries
+-- Taking a delivery moves its due time past the attempt's time-out: a sender that dies
+-- mid-attempt leaves it due again (at least once), and no one else sends it meanwhile.
+UPDATE webhook_deliveries
+SET next_attempt_at = :lease_until, attempts = attempts + 1
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
+RETURNING *;
+
+-- name: next_delivery_due
+SELECT min(next_attempt_at) AS due FROM webhook_deliveries WHERE status = 'pending';
+
+-- name: insert_delivery_attempt
+INSERT INTO webhook_attempts (
+    delivery_id, attempted_at, duration_ms, http_status, error, response_body
+) VALUES (
+    :delivery_id, :attempted_at, :duration_ms, :http_status, :error, :response_body
+);
+
+-- name: settle_delivery
+UPDATE webhook_deliveries
+SET status = :status, next_attempt_at = :next_attempt_at, delivered_at = :delivered_at
+WHERE id = :id AND status = 'pending'
+RETURNING *;
+
+-- name: deliveries_of_task
+SELECT * FROM webhook_deliveries
+WHERE task_id = :task_id AND project_id = :project_id
+ORDER BY id;
+
+-- name: attempts_of_task
+SELECT a.* FROM webhook_attempts AS a
+JOIN webhook_deliveries AS d ON d.id = a.delivery_id
+WHERE d.task_id = :task_id AND d.project_id = :project_id
+ORDER BY a.id;
+
+-- name: redeliver
+UPDATE webhook_deliveries
+SET status = 'pending', next_attempt_at = :now, delivered_at = NULL
+WHERE task_id = :task_id AND project_id = :project_id AND event = 'completed'
+RETURNING *;
+
+-- name: project_for_update
+SELECT project_id FROM projects WHERE project_id = :project_id;

@@ -148,6 +148,13 @@ class SQLiteStore(SQLStore):
     def _task(self, row: Row) -> Task:
         return rows.task_from_row(row, from_micros)
 
+    def _time(self, value: Any) -> datetime | None:
+        moment: datetime | None = from_micros(value)
+        return moment
+
+    def _json(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
     def _session(self, row: Row) -> Session:
         return rows.session_from_row(self, row, from_micros)
 
