@@ -111,3 +111,13 @@ def recorder(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
     ctx.progress(0.0, f"pid={os.getpid()}")
     time.sleep(float(input.get("seconds", 0)))
     return {"pid": os.getpid()}
+
+
+@agent("spender")
+def spender(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Charges ``amount`` every ``every`` seconds, ``steps`` times: a runaway spender."""
+    steps = int(input.get("steps", 100))
+    for step in range(steps):
+        ctx.charge(input.get("amount", 10), description=f"step {step}")
+        time.sleep(float(input.get("every", 0.05)))
+    return {"steps": steps}

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from tests.store.conftest import ManualClock, new_task
 from theazo.core.errors import InvalidTransition, NotFound
 from theazo.core.models import DeliveryAttempt, Outcome
 from theazo.core.states import TaskStatus
 from theazo.store import Store
-from tests.store.conftest import ManualClock, new_task
 
 HOOK = "https://receiver.example/hook"
 LEASE = 30.0
@@ -49,7 +49,7 @@ async def test_a_terminal_task_with_a_webhook_queues_one_delivery(store: Store) 
 
 async def test_cancel_and_lost_tasks_announce_their_end(store: Store, clock: ManualClock) -> None:
     project, sid = await _session(store)
-    queued, running = await store.submit(
+    queued, _running = await store.submit(
         project, sid, [new_task(webhook=HOOK), new_task(webhook=HOOK)]
     )
     await store.cancel(project, sid, queued.task_id)
