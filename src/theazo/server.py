@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 import socket
@@ -18,6 +19,9 @@ from theazo.core import defaults
 from theazo.node import Announce, Node
 
 log = logging.getLogger("theazo")
+
+
+_PR_SET_DUMPABLE = 4  # from <linux/prctl.h>
 
 
 class StartupError(Exception):
@@ -38,8 +42,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def forbid_inspection() -> None:
+    """Make this process non-dumpable: other processes of the same user (sandboxes among
+    them) can no longer read its environment or memory through /proc."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to do
+        log.debug("could not mark the server non-dumpable", exc_info=True)
+
+
 async def run_node(config: NodeConfig, announce: Announce) -> None:
     """Serve until SIGINT or SIGTERM. Raises ``StartupError`` if the node cannot start."""
+    forbid_inspection()
     sock = bind(config.host, config.port) if config.run_api else None
     node = Node(config, announce)
     try:
