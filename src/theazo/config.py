@@ -41,6 +41,7 @@ class NodeConfig:
     log_level: str = "info"
     webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
+    webhook_secret_overlap_seconds: float = defaults.WEBHOOK_SECRET_ROTATION_HOURS * 3600
 
     @property
     def heartbeat_seconds(self) -> float:

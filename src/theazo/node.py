@@ -20,6 +20,7 @@ from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
 from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Rescuer
 from theazo.store import Store, StoreSettings, create_store
+from theazo.webhooks.delivery import DeliverySettings, DeliveryWorker
 from theazo.webhooks.urls import validate_webhook_url
 
 log = logging.getLogger("theazo")
@@ -62,6 +63,17 @@ class Node:
                 default_wait_seconds=min(
                     ServiceSettings().default_wait_seconds, config.max_wait_seconds
                 ),
+                webhook_secret_overlap_seconds=config.webhook_secret_overlap_seconds,
+            ),
+        )
+        # Every node sends webhooks, API-only and worker nodes alike.
+        self.deliveries = DeliveryWorker(
+            self.store,
+            DeliverySettings(
+                timeout_seconds=config.webhook_timeout_seconds,
+                retry_schedule=config.webhook_retry_schedule,
+                allow_private=config.allow_private_webhooks,
+                safety_sweep_seconds=self.store.safety_sweep_seconds,
             ),
         )
 
@@ -78,6 +90,7 @@ class Node:
         await self._register_keys()
         if self.config.run_workers:
             await self._start_workers()
+        self.deliveries.start()
 
     async def _register_keys(self) -> None:
         """Register the keys given on the command line; on a first start without any, make
@@ -123,5 +136,6 @@ class Node:
             await duty.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain(self.config.shutdown_grace_seconds)
+        await self.deliveries.stop()  # after the drain: the webhooks of tasks that just ended
         await self.pool.close()
         await self.store.close()

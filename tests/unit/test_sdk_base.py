@@ -181,6 +181,23 @@ def test_path_segments_are_url_quoted() -> None:
     assert request.url.raw_path == b"/base/v1/sessions/sess%2F1/tasks/task%3Fx"
 
 
+def test_webhook_requests_go_to_their_endpoints() -> None:
+    requests = builder()
+    base = "http://theazo.test/base/v1"
+    sent = [
+        requests.webhook_secret(),
+        requests.rotate_webhook_secret(),
+        requests.deliveries("sess_1", "task_1"),
+        requests.redeliver("sess_1", "task_1"),
+    ]
+    assert [(r.method, str(r.url)) for r in sent] == [
+        ("GET", f"{base}/webhook-secret"),
+        ("POST", f"{base}/webhook-secret/rotate"),
+        ("GET", f"{base}/sessions/sess_1/tasks/task_1/deliveries"),
+        ("POST", f"{base}/sessions/sess_1/tasks/task_1/deliveries/redeliver"),
+    ]
+
+
 def test_an_empty_identifier_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         builder().get_task("sess_1", "")
@@ -338,14 +355,18 @@ def test_the_public_surface_is_pinned() -> None:
         "AsyncSessions",
         "AsyncTasks",
         "AsyncTheazo",
+        "AsyncWebhooks",
         "AuthenticationError",
         "BadRequestError",
         "BudgetExhaustedError",
         "ConflictError",
         "Cost",
+        "Delivery",
+        "DeliveryAttempt",
         "Limits",
         "NotFoundError",
         "PayloadTooLargeError",
+        "PreviousSecret",
         "RateLimitError",
         "ServerError",
         "Session",
@@ -359,6 +380,8 @@ def test_the_public_surface_is_pinned() -> None:
         "TheazoError",
         "UnprocessableEntityError",
         "Usage",
+        "WebhookSecret",
+        "Webhooks",
     ]
     for name in theazo.sdk.__all__:
         assert getattr(theazo.sdk, name) is not None

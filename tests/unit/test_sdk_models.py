@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from theazo.api import wire
-from theazo.sdk import Agent, Limits, SessionInfo, Task, TaskPage, Usage
+from theazo.sdk import (
+    Agent,
+    Delivery,
+    DeliveryAttempt,
+    Limits,
+    PreviousSecret,
+    SessionInfo,
+    Task,
+    TaskPage,
+    Usage,
+    WebhookSecret,
+)
 
 
 def task_json(**overrides: Any) -> dict[str, Any]:
@@ -159,6 +170,42 @@ def test_the_last_page_has_no_cursor() -> None:
     assert not page.has_more
 
 
+def test_a_delivery_reads_its_attempts() -> None:
+    delivery = Delivery.model_validate(
+        {
+            "deliveryId": "msg_1",
+            "event": "completed",
+            "url": "https://example.com/hook",
+            "status": "delivered",
+            "attempts": 2,
+            "nextAttemptAt": None,
+            "createdAt": "2025-01-02T03:04:05.678Z",
+            "deliveredAt": "2025-01-02T03:04:11.000Z",
+            "history": [
+                {"attemptedAt": "2025-01-02T03:04:05.700Z", "durationMs": 12,
+                 "httpStatus": 500, "error": None},
+                {"attemptedAt": "2025-01-02T03:04:11.000Z", "durationMs": 9,
+                 "httpStatus": 200, "error": None},
+            ],
+        }
+    )  # fmt: skip
+    assert delivery.is_delivered and delivery.delivery_id == "msg_1"
+    assert [a.http_status for a in delivery.history] == [500, 200]
+    assert delivery.history[0].attempted_at == datetime(2025, 1, 2, 3, 4, 5, 700_000, UTC)
+
+
+def test_a_webhook_secret_reads_the_secrets_still_signing() -> None:
+    secret = WebhookSecret.model_validate(
+        {
+            "secret": "whsec_new",
+            "createdAt": "2025-01-02T03:04:05.678Z",
+            "previous": [{"secret": "whsec_old", "expiresAt": "2025-01-03T03:04:05.678Z"}],
+        }
+    )
+    assert secret.secret == "whsec_new" and secret.previous[0].secret == "whsec_old"
+    assert secret.previous[0].expires_at == datetime(2025, 1, 3, 3, 4, 5, 678_000, UTC)
+
+
 @pytest.mark.parametrize(
     ("server_model", "sdk_model"),
     [
@@ -168,6 +215,10 @@ def test_the_last_page_has_no_cursor() -> None:
         (wire.UsageOut, Usage),
         (wire.AgentOut, Agent),
         (wire.TaskList, TaskPage),
+        (wire.WebhookSecretOut, WebhookSecret),
+        (wire.PreviousSecretOut, PreviousSecret),
+        (wire.DeliveryOut, Delivery),
+        (wire.DeliveryAttemptOut, DeliveryAttempt),
     ],
 )
 def test_the_sdk_reads_every_field_the_server_sends(server_model: Any, sdk_model: Any) -> None:

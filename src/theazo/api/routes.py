@@ -19,7 +19,9 @@ from theazo.core.states import TaskStatus
 _bearer = HTTPBearer(auto_error=False, description="An API key: th_live_… or th_test_…")
 
 
-def _service(request: Request) -> TaskService:
+async def _service(request: Request) -> TaskService:
+    # async on purpose: FastAPI runs a plain `def` dependency in a thread pool, and threads
+    # fighting the event loop for the GIL slowed every request down.
     service: TaskService = request.app.state.service
     return service
 
@@ -30,7 +32,7 @@ async def _project(
 ) -> str:
     if credentials is None:
         raise Unauthenticated("send an API key as 'Authorization: Bearer th_live_…'")
-    project_id = await _service(request).authenticate(credentials.credentials)
+    project_id = await (await _service(request)).authenticate(credentials.credentials)
     if project_id is None:
         raise Unauthenticated("the API key is not known here")
     return project_id
@@ -248,6 +250,51 @@ async def cancel_task(
 ) -> Response:
     task = await service.cancel(project, session_id, task_id)
     return _json(wire.TaskOut.of(task, service.store.now()))
+
+
+@router.get(
+    "/sessions/{session_id}/tasks/{task_id}/deliveries",
+    response_model=wire.DeliveryList,
+    responses=_problems(404),
+    summary="The task's webhook deliveries and every attempt",
+)
+async def list_deliveries(
+    session_id: str, task_id: str, project: Project, service: Service
+) -> Response:
+    deliveries = await service.deliveries(project, session_id, task_id)
+    return _json(wire.DeliveryList(data=[wire.DeliveryOut.of(d) for d in deliveries]))
+
+
+@router.post(
+    "/sessions/{session_id}/tasks/{task_id}/deliveries/redeliver",
+    status_code=202,
+    response_model=wire.DeliveryOut,
+    responses=_problems(404, 409),
+    summary="Send a finished task's final webhook again",
+)
+async def redeliver(session_id: str, task_id: str, project: Project, service: Service) -> Response:
+    delivery = await service.redeliver(project, session_id, task_id)
+    return _json(wire.DeliveryOut.of(delivery), 202)
+
+
+@router.get(
+    "/webhook-secret",
+    response_model=wire.WebhookSecretOut,
+    responses=_problems(),
+    summary="The project's webhook signing secret",
+)
+async def get_webhook_secret(project: Project, service: Service) -> Response:
+    return _json(wire.WebhookSecretOut.of(await service.webhook_secrets(project)))
+
+
+@router.post(
+    "/webhook-secret/rotate",
+    response_model=wire.WebhookSecretOut,
+    responses=_problems(),
+    summary="Make a new webhook secret; the old one keeps signing for the overlap window",
+)
+async def rotate_webhook_secret(project: Project, service: Service) -> Response:
+    return _json(wire.WebhookSecretOut.of(await service.rotate_webhook_secret(project)))
 
 
 @router.get("/agents", response_model=wire.AgentList, responses=_problems())

@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from theazo.core import defaults
 from theazo.core.clock import to_rfc3339
-from theazo.core.models import AgentInfo, Cost, Task
+from theazo.core.models import AgentInfo, Cost, Delivery, DeliveryAttempt, Task, WebhookSecret
 from theazo.core.service import SessionView, SubmitRequest
 from theazo.store.base import UNSET, LimitsPatch
 
@@ -249,6 +249,77 @@ class AgentOut(WireModel):
 
 class AgentList(WireModel):
     data: list[AgentOut]
+
+
+class PreviousSecretOut(WireModel):
+    secret: str
+    expires_at: str = Field(description="Until then it signs too, after the current one.")
+
+
+class WebhookSecretOut(WireModel):
+    secret: str = Field(description="whsec_…: verify webhooks with it (Standard Webhooks).")
+    created_at: str
+    previous: list[PreviousSecretOut] = Field(
+        description="Secrets rotated out that still sign, during their overlap window."
+    )
+
+    @classmethod
+    def of(cls, secrets: list[WebhookSecret]) -> WebhookSecretOut:
+        current, *previous = secrets
+        return cls(
+            secret=current.secret,
+            created_at=to_rfc3339(current.created_at) or "",
+            previous=[
+                PreviousSecretOut(secret=s.secret, expires_at=to_rfc3339(s.expires_at) or "")
+                for s in previous
+            ],
+        )
+
+
+class DeliveryAttemptOut(WireModel):
+    attempted_at: str
+    duration_ms: int
+    http_status: int | None = Field(description="Null when no answer came.")
+    error: str | None = Field(description="Why no answer came, or why it did not count.")
+
+    @classmethod
+    def of(cls, attempt: DeliveryAttempt) -> DeliveryAttemptOut:
+        return cls(
+            attempted_at=to_rfc3339(attempt.attempted_at) or "",
+            duration_ms=attempt.duration_ms,
+            http_status=attempt.http_status,
+            error=attempt.error,
+        )
+
+
+class DeliveryOut(WireModel):
+    delivery_id: str = Field(description="The webhook-id header: the same on every retry.")
+    event: WebhookEvent
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(description="Attempts started so far.")
+    next_attempt_at: str | None = Field(description="When pending: when it is tried next.")
+    created_at: str
+    delivered_at: str | None
+    history: list[DeliveryAttemptOut]
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryOut:
+        return cls(
+            delivery_id=delivery.message_id,
+            event=delivery.event,  # type: ignore[arg-type]
+            url=delivery.url,
+            status=delivery.status,  # type: ignore[arg-type]
+            attempts=delivery.attempts,
+            next_attempt_at=to_rfc3339(delivery.next_attempt_at),
+            created_at=to_rfc3339(delivery.created_at) or "",
+            delivered_at=to_rfc3339(delivery.delivered_at),
+            history=[DeliveryAttemptOut.of(a) for a in delivery.history],
+        )
+
+
+class DeliveryList(WireModel):
+    data: list[DeliveryOut]
 
 
 class Problem(BaseModel):

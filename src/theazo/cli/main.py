@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from theazo.cli import client, keys, serve
+from theazo.cli import client, keys, serve, webhooks
 
 app = typer.Typer(
     name="theazo",
@@ -19,6 +19,7 @@ app.add_typer(keys.app, name="keys")
 app.command("submit")(client.submit)
 app.add_typer(client.tasks_app, name="tasks")
 app.command("agents")(client.agents)
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

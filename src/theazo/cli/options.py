@@ -28,5 +28,20 @@ def seconds(value: str) -> float:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def positive_seconds(value: str) -> float:
+    duration = seconds(value)
+    if duration <= 0:
+        raise typer.BadParameter(f"{value!r} must be more than zero")
+    return duration
+
+
 def whole_seconds(value: str) -> int:
     return round(seconds(value))
+
+
+def schedule(value: str) -> tuple[float, ...]:
+    """``5s,30s,2m``: durations separated by commas; empty for none."""
+    parts = [part.strip() for part in value.split(",")]
+    if parts == [""]:
+        return ()
+    return tuple(seconds(part) for part in parts)

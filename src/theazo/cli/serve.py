@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +10,12 @@ import typer
 from rich.console import Console
 
 from theazo.agent import BUNDLED_AGENT_MODULES
-from theazo.cli.options import megabytes, seconds, whole_seconds
+from theazo.cli.options import megabytes, positive_seconds, schedule, seconds, whole_seconds
 from theazo.config import DEFAULT_DATABASE, NodeConfig
 from theazo.core import defaults
+from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
-from theazo.server import StartupError, run_node
+from theazo.server import StartupError, run
 
 err = Console(stderr=True)
 
@@ -125,6 +125,33 @@ SqliteSync = Annotated[
     ),
 ]
 LogLevel = Annotated[str, typer.Option(envvar="THEAZO_LOG_LEVEL")]
+WebhookTimeout = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_WEBHOOK_TIMEOUT",
+        help="How long one webhook attempt may take (connect, send, answer).",
+    ),
+]
+WebhookRetrySchedule = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_WEBHOOK_RETRY_SCHEDULE",
+        help="Waits before each retry of a failed webhook, comma-separated (e.g. 5s,30s,2m); "
+        "after the last, the delivery fails.",
+    ),
+]
+WebhookSecretOverlap = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_WEBHOOK_SECRET_OVERLAP",
+        help="After a webhook secret rotation, how long the old secret keeps signing too.",
+    ),
+]
+DEFAULT_WEBHOOK_TIMEOUT = format_duration(defaults.WEBHOOK_TIMEOUT_SECONDS)
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = ",".join(
+    format_duration(s) for s in defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
+)
+DEFAULT_WEBHOOK_SECRET_OVERLAP = format_duration(defaults.WEBHOOK_SECRET_ROTATION_HOURS * 3600)
 
 
 def serve(
@@ -148,6 +175,9 @@ def serve(
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
     sqlite_synchronous: SqliteSync = "NORMAL",
+    webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
+    webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+    webhook_secret_overlap: WebhookSecretOverlap = DEFAULT_WEBHOOK_SECRET_OVERLAP,
     workers: Annotated[
         bool, typer.Option(envvar="THEAZO_WORKERS", help="--no-workers: serve the API only.")
     ] = True,
@@ -177,6 +207,9 @@ def serve(
         sandbox_root=sandbox_root,
         sqlite_synchronous=sqlite_synchronous,
         log_level=log_level.lower(),
+        webhook_timeout_seconds=positive_seconds(webhook_timeout),
+        webhook_retry_schedule=schedule(webhook_retry_schedule),
+        webhook_secret_overlap_seconds=seconds(webhook_secret_overlap),
     )
     _run(config)
 
@@ -200,6 +233,9 @@ def worker(
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
+    allow_private_webhooks: AllowPrivate = False,
+    webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
+    webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
     log_level: LogLevel = "info",
 ) -> None:
     """Run tasks from a shared PostgreSQL queue, serving no API (a scale-out worker node)."""
@@ -227,6 +263,9 @@ def worker(
             sandbox_env=tuple(sandbox_env or ()),
             sandbox_root=sandbox_root,
             log_level=log_level.lower(),
+            allow_private_webhooks=allow_private_webhooks,
+            webhook_timeout_seconds=positive_seconds(webhook_timeout),
+            webhook_retry_schedule=schedule(webhook_retry_schedule),
         )
     )
 
@@ -244,7 +283,7 @@ def _run(config: NodeConfig) -> None:
     )
     console = Console()
     try:
-        asyncio.run(run_node(config, lambda text: console.print(text, highlight=False)))
+        run(config, lambda text: console.print(text, highlight=False))
     except StartupError as exc:
         err.print(f"[red]theazo: {exc}[/red]", highlight=False)
         raise typer.Exit(1) from None

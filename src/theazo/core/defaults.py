@@ -86,9 +86,15 @@ SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secr
 
 # --- Webhooks -------------------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = 10.0  # a receiver should answer fast and do the work later
+# Seconds before each retry: 11 attempts over about a day (23.7 h), then the delivery fails.
 WEBHOOK_RETRY_SCHEDULE_SECONDS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
 WEBHOOK_CONCURRENCY = 16  # parallel deliveries; one slow receiver cannot block the rest
 WEBHOOK_MAX_RESPONSE_BYTES = 4 * 1024  # we keep the start of a response for debugging only
 WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS = 1.0  # progress events are a trickle, not a firehose
 WEBHOOK_SECRET_ROTATION_HOURS = 24.0  # the old secret keeps signing this long after a rotation
-WEBHOOK_MAX_URL_CHARS = 2048
+WEBHOOK_MAX_URL_CHARS = 2048  # what browsers and proxies reliably carry
+WEBHOOK_LEASE_MARGIN_SECONDS = 30.0  # a claimed delivery stays ours past its time-out: to record it
+WEBHOOK_RETRY_JITTER = 0.1  # ±10%: deliveries that failed together do not retry together
+WEBHOOK_STORE_RETRY_SECONDS = 1.0  # after the database failed, the delivery worker looks again
+WEBHOOK_RECHECK_SECONDS = 0.05  # a due delivery another node holds: look again soon, no spin
+WEBHOOK_SHUTDOWN_GRACE_SECONDS = 2.0  # on stop, sends in flight may finish; the rest: due at once

@@ -8,6 +8,7 @@ store's events. It does no HTTP and no SQL.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ import jsonschema
 from theazo.core import defaults, ids
 from theazo.core.durations import InvalidDuration, parse_duration
 from theazo.core.errors import InvalidField
-from theazo.core.models import AgentInfo, NewTask, Session, Task
+from theazo.core.models import AgentInfo, Delivery, NewTask, Session, Task, WebhookSecret
 from theazo.core.states import Priority, TaskStatus
 from theazo.store.base import LimitsPatch, Store
 
@@ -31,6 +32,7 @@ class ServiceSettings:
     max_task_timeout_seconds: float = defaults.MAX_TASK_TIMEOUT_SECONDS
     max_wait_seconds: float = defaults.MAX_WAIT_SECONDS
     default_wait_seconds: float = defaults.DEFAULT_WAIT_SECONDS
+    webhook_secret_overlap_seconds: float = defaults.WEBHOOK_SECRET_ROTATION_HOURS * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,26 @@ class TaskService:
 
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         return await self.store.cancel(project_id, session_id, task_id)
+
+    # --- webhooks --------------------------------------------------------------------------
+    async def webhook_secrets(self, project_id: str) -> builtins.list[WebhookSecret]:
+        """The secrets that sign now: the current one first, then those rotated out."""
+        return await self.store.webhook_secrets(project_id)
+
+    async def rotate_webhook_secret(self, project_id: str) -> builtins.list[WebhookSecret]:
+        overlap = self.settings.webhook_secret_overlap_seconds
+        return await self.store.rotate_webhook_secret(project_id, overlap)
+
+    async def deliveries(
+        self, project_id: str, session_id: str, task_id: str
+    ) -> builtins.list[Delivery]:
+        return await self.store.deliveries_of_task(project_id, session_id, task_id)
+
+    async def redeliver(self, project_id: str, session_id: str, task_id: str) -> Delivery:
+        """Queue the final webhook again; the delivery with its attempts so far."""
+        queued = await self.store.redeliver(project_id, session_id, task_id)
+        found = await self.store.deliveries_of_task(project_id, session_id, task_id)
+        return next((d for d in found if d.id == queued.id), queued)
 
 
 def _priority(label: str) -> Priority:

@@ -19,8 +19,9 @@ from theazo.sdk._async_client import (
     AsyncSessions,
     AsyncTasks,
     AsyncTheazo,
+    AsyncWebhooks,
 )
-from theazo.sdk._client import Agents, Session, Sessions, Tasks, Theazo
+from theazo.sdk._client import Agents, Session, Sessions, Tasks, Theazo, Webhooks
 from theazo.sdk._exceptions import (
     APIConnectionError,
     APIError,
@@ -36,7 +37,20 @@ from theazo.sdk._exceptions import (
     TheazoError,
     UnprocessableEntityError,
 )
-from theazo.sdk._models import Agent, Cost, Limits, SessionInfo, Task, TaskError, TaskPage, Usage
+from theazo.sdk._models import (
+    Agent,
+    Cost,
+    Delivery,
+    DeliveryAttempt,
+    Limits,
+    PreviousSecret,
+    SessionInfo,
+    Task,
+    TaskError,
+    TaskPage,
+    Usage,
+    WebhookSecret,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -49,14 +63,18 @@ __all__ = [
     "AsyncSessions",
     "AsyncTasks",
     "AsyncTheazo",
+    "AsyncWebhooks",
     "AuthenticationError",
     "BadRequestError",
     "BudgetExhaustedError",
     "ConflictError",
     "Cost",
+    "Delivery",
+    "DeliveryAttempt",
     "Limits",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PreviousSecret",
     "RateLimitError",
     "ServerError",
     "Session",
@@ -70,4 +88,6 @@ __all__ = [
     "TheazoError",
     "UnprocessableEntityError",
     "Usage",
+    "WebhookSecret",
+    "Webhooks",
 ]

@@ -29,7 +29,18 @@ from theazo.sdk._base import (
     submit_body,
     transport_error,
 )
-from theazo.sdk._models import Agent, AgentList, SessionInfo, Task, TaskBatch, TaskPage, WireModel
+from theazo.sdk._models import (
+    Agent,
+    AgentList,
+    Delivery,
+    DeliveryList,
+    SessionInfo,
+    Task,
+    TaskBatch,
+    TaskPage,
+    WebhookSecret,
+    WireModel,
+)
 
 M = TypeVar("M", bound=WireModel)
 T = TypeVar("T")
@@ -58,6 +69,7 @@ class AsyncTheazo(BaseTheazo):
     Attributes:
         sessions: The sessions of the project.
         agents: The agents the deployment can run.
+        webhooks: The project's webhook signing secret.
     """
 
     def __init__(
@@ -73,6 +85,7 @@ class AsyncTheazo(BaseTheazo):
         self._http = httpx.AsyncClient() if http_client is None else http_client
         self.sessions = AsyncSessions(self)
         self.agents = AsyncAgents(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def aclose(self) -> None:
         """Close the connections, unless the ``httpx.AsyncClient`` was passed in by the caller."""
@@ -158,6 +171,30 @@ class AsyncAgents:
             Each agent's name, description and input schema.
         """
         return (await self._client._call(self._client._requests.list_agents(), AgentList)).data
+
+
+class AsyncWebhooks:
+    """The project's webhook signing secret (Standard Webhooks ``whsec_…``)."""
+
+    def __init__(self, client: AsyncTheazo) -> None:
+        self._client = client
+
+    async def secret(self) -> WebhookSecret:
+        """Get the secret that signs the project's webhooks (made on first use).
+
+        Returns:
+            The current secret, and any rotated-out ones that still sign.
+        """
+        return await self._client._call(self._client._requests.webhook_secret(), WebhookSecret)
+
+    async def rotate(self) -> WebhookSecret:
+        """Make a new secret; the old one keeps signing too until its window ends.
+
+        Returns:
+            The new current secret, with the old one under ``previous``.
+        """
+        request = self._client._requests.rotate_webhook_secret()
+        return await self._client._call(request, WebhookSecret)
 
 
 class AsyncSession(SessionBase):
@@ -385,3 +422,33 @@ class AsyncTasks:
             ConflictError: The task already completed or failed.
         """
         return await self._client._call(self._requests.cancel_task(self.session_id, task_id), Task)
+
+    async def deliveries(self, task_id: str) -> builtins.list[Delivery]:
+        """List the task's webhook deliveries, each with every attempt.
+
+        Args:
+            task_id: ``"task_…"``.
+
+        Returns:
+            One delivery per event sent (or to be sent), oldest first.
+
+        Raises:
+            NotFoundError: No such task in this session.
+        """
+        request = self._requests.deliveries(self.session_id, task_id)
+        return (await self._client._call(request, DeliveryList)).data
+
+    async def redeliver(self, task_id: str) -> Delivery:
+        """Send a finished task's final webhook again, now (same ``webhook-id``).
+
+        Args:
+            task_id: ``"task_…"``.
+
+        Returns:
+            The delivery, ``pending`` again.
+
+        Raises:
+            ConflictError: The task has not finished, or has no webhook.
+        """
+        request = self._requests.redeliver(self.session_id, task_id)
+        return await self._client._call(request, Delivery)

@@ -276,6 +276,20 @@ class RequestBuilder:
     def cancel_task(self, session_id: str, task_id: str) -> httpx.Request:
         return self.request("POST", "sessions", session_id, "tasks", task_id, "cancel")
 
+    def deliveries(self, session_id: str, task_id: str) -> httpx.Request:
+        return self.request("GET", "sessions", session_id, "tasks", task_id, "deliveries")
+
+    def redeliver(self, session_id: str, task_id: str) -> httpx.Request:
+        return self.request(
+            "POST", "sessions", session_id, "tasks", task_id, "deliveries", "redeliver"
+        )
+
+    def webhook_secret(self) -> httpx.Request:
+        return self.request("GET", "webhook-secret")
+
+    def rotate_webhook_secret(self) -> httpx.Request:
+        return self.request("POST", "webhook-secret", "rotate")
+
     def list_tasks(
         self,
         session_id: str,

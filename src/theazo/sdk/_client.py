@@ -26,7 +26,18 @@ from theazo.sdk._base import (
     submit_body,
     transport_error,
 )
-from theazo.sdk._models import Agent, AgentList, SessionInfo, Task, TaskBatch, TaskPage, WireModel
+from theazo.sdk._models import (
+    Agent,
+    AgentList,
+    Delivery,
+    DeliveryList,
+    SessionInfo,
+    Task,
+    TaskBatch,
+    TaskPage,
+    WebhookSecret,
+    WireModel,
+)
 
 M = TypeVar("M", bound=WireModel)
 T = TypeVar("T")
@@ -55,6 +66,7 @@ class Theazo(BaseTheazo):
     Attributes:
         sessions: The sessions of the project.
         agents: The agents the deployment can run.
+        webhooks: The project's webhook signing secret.
     """
 
     def __init__(
@@ -70,6 +82,7 @@ class Theazo(BaseTheazo):
         self._http = httpx.Client() if http_client is None else http_client
         self.sessions = Sessions(self)
         self.agents = Agents(self)
+        self.webhooks = Webhooks(self)
 
     def close(self) -> None:
         """Close the connections, unless the ``httpx.Client`` was passed in by the caller."""
@@ -155,6 +168,29 @@ class Agents:
             Each agent's name, description and input schema.
         """
         return self._client._call(self._client._requests.list_agents(), AgentList).data
+
+
+class Webhooks:
+    """The project's webhook signing secret (Standard Webhooks ``whsec_…``)."""
+
+    def __init__(self, client: Theazo) -> None:
+        self._client = client
+
+    def secret(self) -> WebhookSecret:
+        """Get the secret that signs the project's webhooks (made on first use).
+
+        Returns:
+            The current secret, and any rotated-out ones that still sign.
+        """
+        return self._client._call(self._client._requests.webhook_secret(), WebhookSecret)
+
+    def rotate(self) -> WebhookSecret:
+        """Make a new secret; the old one keeps signing too until its window ends.
+
+        Returns:
+            The new current secret, with the old one under ``previous``.
+        """
+        return self._client._call(self._client._requests.rotate_webhook_secret(), WebhookSecret)
 
 
 class Session(SessionBase):
@@ -381,3 +417,32 @@ class Tasks:
             ConflictError: The task already completed or failed.
         """
         return self._client._call(self._requests.cancel_task(self.session_id, task_id), Task)
+
+    def deliveries(self, task_id: str) -> builtins.list[Delivery]:
+        """List the task's webhook deliveries, each with every attempt.
+
+        Args:
+            task_id: ``"task_…"``.
+
+        Returns:
+            One delivery per event sent (or to be sent), oldest first.
+
+        Raises:
+            NotFoundError: No such task in this session.
+        """
+        request = self._requests.deliveries(self.session_id, task_id)
+        return self._client._call(request, DeliveryList).data
+
+    def redeliver(self, task_id: str) -> Delivery:
+        """Send a finished task's final webhook again, now (same ``webhook-id``).
+
+        Args:
+            task_id: ``"task_…"``.
+
+        Returns:
+            The delivery, ``pending`` again.
+
+        Raises:
+            ConflictError: The task has not finished, or has no webhook.
+        """
+        return self._client._call(self._requests.redeliver(self.session_id, task_id), Delivery)

@@ -18,12 +18,16 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Agent",
     "Cost",
+    "Delivery",
+    "DeliveryAttempt",
     "Limits",
+    "PreviousSecret",
     "SessionInfo",
     "Task",
     "TaskError",
     "TaskPage",
     "Usage",
+    "WebhookSecret",
 ]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -222,3 +226,83 @@ class AgentList(WireModel):
     """The answer to the agents listing (internal)."""
 
     data: list[Agent]
+
+
+class PreviousSecret(WireModel):
+    """A webhook secret rotated out that still signs until ``expires_at``.
+
+    Attributes:
+        secret: ``"whsec_…"``.
+        expires_at: When it stops signing.
+    """
+
+    secret: str
+    expires_at: Timestamp = None
+
+
+class WebhookSecret(WireModel):
+    """The project's webhook signing secret (Standard Webhooks).
+
+    Attributes:
+        secret: ``"whsec_…"``; verify webhooks with it, e.g.
+            ``standardwebhooks.webhooks.Webhook(secret).verify(body, headers)``.
+        created_at: When it was made.
+        previous: Secrets rotated out that still sign during their overlap window.
+    """
+
+    secret: str
+    created_at: Timestamp = None
+    previous: list[PreviousSecret] = Field(default_factory=list)
+
+
+class DeliveryAttempt(WireModel):
+    """One attempt to deliver a webhook.
+
+    Attributes:
+        attempted_at: When it started.
+        duration_ms: How long it took.
+        http_status: The receiver's status; ``None`` when no answer came.
+        error: Why no answer came (refused, time-out, forbidden address...), if so.
+    """
+
+    attempted_at: Timestamp = None
+    duration_ms: int = 0
+    http_status: int | None = None
+    error: str | None = None
+
+
+class Delivery(WireModel):
+    """One webhook message of a task and where it stands.
+
+    Attributes:
+        delivery_id: The ``webhook-id`` header: the same on every retry and redelivery.
+        event: ``"completed"`` (any terminal state), ``"started"`` or ``"progress"``.
+        url: Where it is sent.
+        status: ``"pending"``, ``"delivered"`` or ``"failed"`` (retries exhausted).
+        attempts: Attempts started so far.
+        next_attempt_at: When a pending delivery is tried next.
+        created_at: When the event happened.
+        delivered_at: When a receiver answered 2xx.
+        history: Every attempt, oldest first.
+    """
+
+    delivery_id: str
+    event: str = "completed"
+    url: str = ""
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: Timestamp = None
+    created_at: Timestamp = None
+    delivered_at: Timestamp = None
+    history: list[DeliveryAttempt] = Field(default_factory=list)
+
+    @property
+    def is_delivered(self) -> bool:
+        """True once a receiver answered with a 2xx status."""
+        return self.status == "delivered"
+
+
+class DeliveryList(WireModel):
+    """The answer to the deliveries listing (internal)."""
+
+    data: list[Delivery]

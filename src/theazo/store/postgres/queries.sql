@@ -295,7 +295,7 @@ ORDER BY a.id;
 
 -- name: redeliver
 UPDATE webhook_deliveries
-SET status = 'pending', next_attempt_at = %(now)s, delivered_at = NULL
+SET status = 'pending', next_attempt_at = %(now)s, delivered_at = NULL, attempts = 0
 WHERE task_id = %(task_id)s AND project_id = %(project_id)s AND event = 'completed'
 RETURNING *;
 

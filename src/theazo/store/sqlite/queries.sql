@@ -284,7 +284,7 @@ ORDER BY a.id;
 
 -- name: redeliver
 UPDATE webhook_deliveries
-SET status = 'pending', next_attempt_at = :now, delivered_at = NULL
+SET status = 'pending', next_attempt_at = :now, delivered_at = NULL, attempts = 0
 WHERE task_id = :task_id AND project_id = :project_id AND event = 'completed'
 RETURNING *;
 
