@@ -91,6 +91,13 @@ TaskTimeout = Annotated[
 MaxWait = Annotated[
     str, typer.Option(envvar="THEAZO_MAX_WAIT", help="Longest time one long poll is held.")
 ]
+KillGrace = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_KILL_GRACE",
+        help="When a sandbox is stopped, how long after SIGTERM it gets SIGKILL.",
+    ),
+]
 Grace = Annotated[
     str,
     typer.Option(
@@ -171,6 +178,7 @@ def serve(
     task_timeout: TaskTimeout = f"{defaults.DEFAULT_TASK_TIMEOUT_SECONDS:g}",
     max_wait: MaxWait = f"{defaults.MAX_WAIT_SECONDS:g}",
     shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
+    kill_grace: KillGrace = f"{defaults.KILL_GRACE_SECONDS:g}",
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
@@ -202,6 +210,7 @@ def serve(
         task_timeout_seconds=seconds(task_timeout),
         max_wait_seconds=seconds(max_wait),
         shutdown_grace_seconds=seconds(shutdown_grace),
+        kill_grace_seconds=seconds(kill_grace),
         lease_seconds=seconds(lease),
         sandbox_env=tuple(sandbox_env or ()),
         sandbox_root=sandbox_root,
@@ -230,6 +239,7 @@ def worker(
     memory_limit: MemoryLimit = f"{defaults.MEMORY_LIMIT_MB}M",
     cpu_limit: CpuLimit = str(defaults.CPU_LIMIT_SECONDS),
     shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
+    kill_grace: KillGrace = f"{defaults.KILL_GRACE_SECONDS:g}",
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
@@ -259,6 +269,7 @@ def worker(
             memory_limit_mb=megabytes(memory_limit),
             cpu_limit_seconds=whole_seconds(cpu_limit),
             shutdown_grace_seconds=seconds(shutdown_grace),
+            kill_grace_seconds=seconds(kill_grace),
             lease_seconds=seconds(lease),
             sandbox_env=tuple(sandbox_env or ()),
             sandbox_root=sandbox_root,
