@@ -1,0 +1,1 @@
+"""Theazo's benchmark: ``python bench/run.py`` (see docs/benchmarks.md)."""

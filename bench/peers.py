@@ -1,0 +1,325 @@
+"""Theazo beside the task queues people use today, on the same no-op workload, in one run.
+
+    python bench/peers.py [--tasks 2000] [--runs 3] [--database postgresql://…]
+
+For each system: 2 worker processes, a no-op task, and a client that waits on each result.
+
+* **throughput**: submit N tasks (concurrently where the client allows), then wait for every
+  result; tasks per second from the first submit to the last result.
+* **round trip**: one task at a time, submit → result in the client, p50 and p99.
+
+Theazo runs each task in a fresh sandbox process forked for it; Celery (prefork) and Huey
+(processes) reuse their worker processes. Runs are interleaved (Theazo, Celery, Huey, Theazo,
+…) so the machine's noise hits every system alike; the table shows the median of the runs.
+Celery needs Redis (``BENCH_REDIS_URL``, default db 15 on 127.0.0.1:6379). Install the peers
+with ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `bench.…` modules, when run as `python bench/peers.py`
+ROUND_TRIPS = 200
+WORKERS = 2
+
+
+@dataclass
+class Figures:
+    throughput: float  # tasks/s
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _timed(round_trip: Callable[[], None], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        round_trip()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+# --- Theazo ---------------------------------------------------------------------------------
+@contextmanager
+def theazo_server(database: str | None) -> Iterator[tuple[str, str]]:
+    from theazo.core import ids
+
+    key = ids.new_api_key(live=False)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-theazo-"))
+    port = _free_port()
+    url = database or f"sqlite:///{workdir / 'theazo.db'}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "theazo",
+            "serve",
+            "--port",
+            str(port),
+            "--database",
+            url,
+            "--agents",
+            "bench.agents",
+            "--api-key",
+            key,
+            "--concurrency",
+            str(WORKERS),
+            "--max-running-per-session",
+            str(WORKERS),
+            "--max-queued-per-session",
+            "1000000",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=_env(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, process)
+        yield base, key
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_theazo(tasks: int, database: str | None) -> Figures:
+    from theazo import AsyncTheazo, Theazo
+
+    with theazo_server(database) as (base, key):
+
+        async def throughput() -> float:
+            async with AsyncTheazo(api_key=key, base_url=base) as client:
+                session = await client.sessions.for_user("bench")
+                gate = asyncio.Semaphore(64)
+
+                async def one() -> None:
+                    async with gate:
+                        task = await session.tasks.submit(agent="noop", input=None)
+                    done = await session.tasks.wait(task.task_id, timeout="120s")
+                    assert done.status == "completed", done.error
+
+                start = time.perf_counter()
+                await asyncio.gather(*(one() for _ in range(tasks)))
+                return tasks / (time.perf_counter() - start)
+
+        rate = asyncio.run(throughput())
+        with Theazo(api_key=key, base_url=base) as client:
+            session = client.sessions.for_user("bench-rt")
+
+            def round_trip() -> None:
+                task = session.tasks.submit(agent="noop", input=None)
+                assert session.tasks.wait(task.task_id, timeout="60s").status == "completed"
+
+            _timed(round_trip, 20)  # warm up
+            samples = _timed(round_trip, ROUND_TRIPS)
+    return Figures(rate, percentile(samples, 0.5), percentile(samples, 0.99))
+
+
+# --- Celery ---------------------------------------------------------------------------------
+def run_celery(tasks: int, database: str | None) -> Figures:
+    from bench.peers.celery_app import app, noop
+
+    app.control.purge()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.peers.celery_app",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(WORKERS),
+            "--loglevel",
+            "warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=REPO,
+        env=_env(),
+    )
+    try:
+        noop.delay().get(timeout=60)  # the worker is up
+        start = time.perf_counter()
+        results = [noop.delay() for _ in range(tasks)]
+        for result in results:
+            result.get(timeout=120)
+        rate = tasks / (time.perf_counter() - start)
+        samples = _timed(lambda: noop.delay().get(timeout=60), ROUND_TRIPS)
+    finally:
+        _stop(worker)
+    return Figures(rate, percentile(samples, 0.5), percentile(samples, 0.99))
+
+
+# --- Huey -----------------------------------------------------------------------------------
+def run_huey(tasks: int, database: str | None) -> Figures:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-huey-"))
+    os.environ["BENCH_HUEY_DB"] = str(workdir / "huey.db")
+    import importlib
+
+    from bench.peers import huey_app
+
+    importlib.reload(huey_app)
+    env = _env()
+    consumer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "huey.bin.huey_consumer",
+            "bench.peers.huey_app.huey",
+            "--workers",
+            str(WORKERS),
+            "--worker-type",
+            "process",
+            "--delay",
+            "0.001",
+            "--max-delay",
+            "0.01",
+            "--no-periodic",
+            "--quiet",
+        ],
+        cwd=REPO,
+        env=env,
+    )
+    try:
+        huey_app.noop()(blocking=True, timeout=60)
+        start = time.perf_counter()
+        results = [huey_app.noop() for _ in range(tasks)]
+        for result in results:
+            result(blocking=True, timeout=120)
+        rate = tasks / (time.perf_counter() - start)
+        samples = _timed(lambda: huey_app.noop()(blocking=True, timeout=60), ROUND_TRIPS)
+    finally:
+        _stop(consumer)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return Figures(rate, percentile(samples, 0.5), percentile(samples, 0.99))
+
+
+# --- the run --------------------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the Theazo server exited at start")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the Theazo server did not start")
+
+
+SYSTEMS: dict[str, Callable[[int, str | None], Figures]] = {
+    "theazo (SQLite)": run_theazo,
+    "celery 5 + redis": run_celery,
+    "huey + sqlite": run_huey,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database", help="also run Theazo on this postgresql:// URL")
+    parser.add_argument("--only", help="comma-separated system names to run")
+    args = parser.parse_args()
+
+    systems = dict(SYSTEMS)
+    if args.database:
+        systems["theazo (PostgreSQL)"] = lambda n, _: run_theazo(n, args.database)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        systems = {k: v for k, v in systems.items() if any(w in k for w in wanted)}
+
+    results: dict[str, list[Figures]] = {name: [] for name in systems}
+    for run in range(args.runs):
+        for name, measure in systems.items():
+            figures = measure(args.tasks, None)
+            results[name].append(figures)
+            print(
+                f"run {run + 1}: {name:<20} {figures.throughput:8.0f} tasks/s   "
+                f"p50 {figures.p50_ms:6.2f} ms   p99 {figures.p99_ms:6.2f} ms",
+                flush=True,
+            )
+    print_table(results)
+
+
+def print_table(results: dict[str, list[Figures]]) -> None:
+    medians = {
+        name: Figures(
+            statistics.median(f.throughput for f in runs),
+            statistics.median(f.p50_ms for f in runs),
+            statistics.median(f.p99_ms for f in runs),
+        )
+        for name, runs in results.items()
+        if runs
+    }
+    ours = medians.get("theazo (SQLite)")
+    print()
+    print(f"{'system':<22}{'tasks/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'theazo/peer':>14}")
+    for name, figures in medians.items():
+        ratio = (
+            ""
+            if ours is None or name.startswith("theazo")
+            else (f"{ours.throughput / figures.throughput:.2f}x")
+        )
+        print(
+            f"{name:<22}{figures.throughput:>10.0f}{figures.p50_ms:>10.2f}"
+            f"{figures.p99_ms:>10.2f}{ratio:>14}"
+        )
+
+
+if __name__ == "__main__":
+    main()

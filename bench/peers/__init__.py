@@ -1,0 +1,1 @@
+"""The task queues people use today, set up for the same no-op workload as Theazo."""
