@@ -99,7 +99,8 @@ async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> No
     # has stopped its tasks. A no-op handler lets the node's shutdown run to the end.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, frame: None)
-    server = uvicorn.Server(
+    server = _Server(
+        node,
         uvicorn.Config(
             create_app(lifespan),
             log_level=config.log_level,
@@ -108,9 +109,22 @@ async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> No
             server_header=False,
             lifespan="on",
             backlog=2048,
-        )
+        ),
     )
     await server.serve(sockets=[sock])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, answering held long polls as soon as the shutdown begins, so they end as
+    normal answers instead of being cancelled after the grace period (with a traceback each)."""
+
+    def __init__(self, node: Node, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._node = node
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._node.service.release_waiters()
+        await super().shutdown(sockets)
 
 
 async def _wait_for_signal() -> None:

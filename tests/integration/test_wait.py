@@ -9,6 +9,7 @@ import httpx
 
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 from theazo import Theazo
 from theazo.sdk import Session
 
@@ -74,3 +75,56 @@ def test_many_waiters_on_one_task_all_answered(server: ServerProcess, session: S
         return [a.json()["status"] for a in answers]
 
     assert set(asyncio.run(wait_all())) == {"completed"}
+
+
+def test_a_wait_whose_client_left_is_let_go(server: ServerProcess, session: Session) -> None:
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 30})
+    url = f"{server.base_url}/v1/sessions/{session.session_id}/tasks/{task.task_id}/wait"
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+
+    def waits() -> int:
+        count: int = httpx.get(f"{server.base_url}/healthz").json()["waits"]
+        return count
+
+    async def leave_early() -> None:
+        async with httpx.AsyncClient(headers=headers) as client:
+            pending = [
+                asyncio.ensure_future(client.get(url, params={"timeout": "60s"})) for _ in range(20)
+            ]
+            await asyncio.to_thread(eventually, lambda: waits() >= 20, 10, 0.01, "20 waits")
+            for request in pending:
+                request.cancel()
+        # the client is closed: its connections too
+
+    asyncio.run(leave_early())
+    eventually(lambda: waits() == 0, timeout=10, what="the server to let the waits go")
+    session.tasks.cancel(task.task_id)
+
+
+def test_held_waits_are_answered_when_the_server_stops(
+    start_server: StartServer, api_key: str
+) -> None:
+    with start_server() as server:
+        with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
+            session = theazo.sessions.for_user("stopping")
+            task = session.tasks.submit(agent="sleeper", input={"seconds": 60})
+        url = f"{server.base_url}/v1/sessions/{session.session_id}/tasks/{task.task_id}/wait"
+
+        async def hold_then_stop() -> list[httpx.Response]:
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                pending = [
+                    asyncio.ensure_future(client.get(url, params={"timeout": "60s"}))
+                    for _ in range(30)
+                ]
+                await asyncio.to_thread(
+                    eventually,
+                    lambda: httpx.get(f"{server.base_url}/healthz").json()["waits"] >= 30,
+                )
+                await asyncio.to_thread(server.stop)
+                return list(await asyncio.gather(*pending))
+
+        answers = asyncio.run(hold_then_stop())
+        assert {a.status_code for a in answers} == {200}
+        assert {a.json()["status"] for a in answers} <= {"queued", "running"}
+        assert "Traceback" not in server.log()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Annotated
@@ -222,6 +223,7 @@ async def get_task(session_id: str, task_id: str, project: Project, service: Ser
     summary="Long poll: answer when the task ends or the timeout passes",
 )
 async def wait_task(
+    request: Request,
     session_id: str,
     task_id: str,
     project: Project,
@@ -236,8 +238,23 @@ async def wait_task(
     ] = None,
 ) -> Response:
     seconds = service.wait_timeout(timeout)
-    task = await service.wait(project, session_id, task_id, seconds)
-    return _json(wire.TaskOut.of(task, service.store.now()))
+    waiting = asyncio.ensure_future(service.wait(project, session_id, task_id, seconds))
+    gone = asyncio.ensure_future(_until_disconnected(request))
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not waiting.done():  # the client left: stop holding the wait for nobody
+        waiting.cancel()
+        return Response(status_code=499)
+    return _json(wire.TaskOut.of(waiting.result(), service.store.now()))
+
+
+async def _until_disconnected(request: Request) -> None:
+    """Return when the client closes the connection (a GET's body is empty: the next message
+    is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.post(
@@ -307,5 +324,5 @@ health_router = APIRouter()
 
 
 @health_router.get("/healthz", response_model=wire.Health)
-async def healthz() -> Response:
-    return _json(wire.Health(status="ok"))
+async def healthz(service: Service) -> Response:
+    return _json(wire.Health(status="ok", waits=service.store.events.waiter_count))

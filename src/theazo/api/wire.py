@@ -336,3 +336,4 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    waits: int = Field(description="Long polls this node holds open right now.")

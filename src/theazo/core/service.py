@@ -69,6 +69,7 @@ class TaskService:
         self.check_webhook_url = check_webhook_url
         self.settings = settings or ServiceSettings()
         self._key_cache: dict[str, str] = {}
+        self._releasing = False
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
 
     # --- auth ------------------------------------------------------------------------------
@@ -224,12 +225,17 @@ class TaskService:
             try:
                 task = await self.store.get_task(project_id, session_id, task_id)
                 remaining = deadline - loop.time()
-                if task.status.is_terminal or remaining <= 0:
+                if task.status.is_terminal or remaining <= 0 or self._releasing:
                     return await self._with_position(task)
                 # Woken by the end of the task, or by a resync after lost notifications.
                 await asyncio.wait({waiter}, timeout=remaining)
             finally:
                 self.store.events.drop_waiter(task_id, waiter)
+
+    def release_waiters(self) -> None:
+        """The node is stopping: answer every held wait now, with its task as it is."""
+        self._releasing = True
+        self.store.events.resync_waiters()
 
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         return await self.store.cancel(project_id, session_id, task_id)

@@ -120,7 +120,7 @@ class Dispatcher:
         after the store answered is not in ``still_ours`` yet.
         """
         for task_id, run in list(self.runs.items()):
-            if run.claimed_at >= checked_at:
+            if run.claimed_at >= checked_at or run.ended:  # new, or ended by us meanwhile
                 continue
             if task_id not in still_ours and run.sandbox is not None:
                 log.warning("task %s is no longer ours (cancelled or rescued); killing it", task_id)
