@@ -128,3 +128,26 @@ def test_held_waits_are_answered_when_the_server_stops(
         assert {a.status_code for a in answers} == {200}
         assert {a.json()["status"] for a in answers} <= {"queued", "running"}
         assert "Traceback" not in server.log()
+
+
+def test_submit_with_prefer_wait_answers_the_finished_task(
+    server: ServerProcess, session: Session
+) -> None:
+    url = f"{server.base_url}/v1/sessions/{session.session_id}/tasks"
+    auth = {"Authorization": f"Bearer {server.api_key}"}
+
+    quick = httpx.post(
+        url, json={"agent": "sleeper", "input": {"seconds": 0.2}},
+        headers={**auth, "Prefer": "wait=10"}, timeout=30,
+    )  # fmt: skip
+    assert quick.status_code == 200
+    assert quick.json()["status"] == "completed"
+    assert quick.headers["preference-applied"] == "wait=10"
+
+    slow = httpx.post(
+        url, json={"agent": "sleeper", "input": {"seconds": 30}},
+        headers={**auth, "Prefer": "respond-async, wait=0.3"}, timeout=30,
+    )  # fmt: skip
+    assert slow.status_code == 202
+    assert slow.json()["status"] in ("queued", "running")
+    session.tasks.cancel(slow.json()["taskId"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,6 +16,7 @@ from pydantic import BaseModel
 from theazo.api import wire
 from theazo.core import defaults
 from theazo.core.errors import InvalidField, Unauthenticated
+from theazo.core.models import Task
 from theazo.core.service import TaskService
 from theazo.core.states import TaskStatus
 
@@ -115,6 +118,7 @@ def _task_location(session_id: str, task_id: str) -> str:
     summary="Submit a task",
 )
 async def submit_task(
+    request: Request,
     session_id: str,
     body: wire.SubmitBody,
     project: Project,
@@ -123,10 +127,39 @@ async def submit_task(
         str | None,
         Header(max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS, min_length=1),
     ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="`wait=N` (RFC 7240): hold the answer up to N seconds (capped like a "
+            "long poll) for the task to end: 200 with the finished task, else 202 as usual.",
+        ),
+    ] = None,
 ) -> Response:
     task = await service.submit(project, session_id, body.to_request(idempotency_key))
-    location = _task_location(session_id, task.task_id)
-    return _json(wire.TaskOut.of(task, service.store.now()), 202, headers={"Location": location})
+    headers = {"Location": _task_location(session_id, task.task_id)}
+    hold = _preferred_wait(prefer, service)
+    if hold > 0:
+        headers["Preference-Applied"] = f"wait={hold:g}"
+        if not task.status.is_terminal:
+            waited = await _unless_disconnected(
+                request, service.wait(project, session_id, task.task_id, hold)
+            )
+            if waited is None:
+                return Response(status_code=499)
+            task = waited
+    status = 200 if hold > 0 and task.status.is_terminal else 202
+    return _json(wire.TaskOut.of(task, service.store.now()), status, headers=headers)
+
+
+_PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _preferred_wait(prefer: str | None, service: TaskService) -> float:
+    match = _PREFER_WAIT.search(prefer or "")
+    if match is None:
+        return 0.0
+    return min(float(match.group(1)), service.settings.max_wait_seconds)
 
 
 @router.post(
@@ -238,16 +271,24 @@ async def wait_task(
     ] = None,
 ) -> Response:
     seconds = service.wait_timeout(timeout)
-    waiting = asyncio.ensure_future(service.wait(project, session_id, task_id, seconds))
+    task = await _unless_disconnected(request, service.wait(project, session_id, task_id, seconds))
+    if task is None:
+        return Response(status_code=499)
+    return _json(wire.TaskOut.of(task, service.store.now()))
+
+
+async def _unless_disconnected(request: Request, wait: Awaitable[Task]) -> Task | None:
+    """The wait's task, or None if the client left first (then stop holding it for nobody)."""
+    waiting = asyncio.ensure_future(wait)
     gone = asyncio.ensure_future(_until_disconnected(request))
     try:
         await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         gone.cancel()
-    if not waiting.done():  # the client left: stop holding the wait for nobody
+    if not waiting.done():
         waiting.cancel()
-        return Response(status_code=499)
-    return _json(wire.TaskOut.of(waiting.result(), service.store.now()))
+        return None
+    return waiting.result()
 
 
 async def _until_disconnected(request: Request) -> None:

@@ -262,10 +262,23 @@ class RequestBuilder:
         return self.request("GET", "agents")
 
     def submit(
-        self, session_id: str, body: dict[str, Any], idempotency_key: str | None = None
+        self,
+        session_id: str,
+        body: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        hold: float = 0.0,
     ) -> httpx.Request:
+        """A submit; with ``hold`` > 0 it asks the server (``Prefer: wait``) to answer only
+        once the task has ended, or after ``hold`` seconds: a run in one round trip."""
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
-        return self.request("POST", "sessions", session_id, "tasks", json=body, headers=headers)
+        if hold <= 0:
+            return self.request("POST", "sessions", session_id, "tasks", json=body, headers=headers)
+        headers["Prefer"] = f"wait={format_hold(hold).removesuffix('s')}"
+        return self.request(
+            "POST", "sessions", session_id, "tasks",
+            json=body, headers=headers, timeout=self._holding(hold),
+        )  # fmt: skip
 
     def submit_batch(self, session_id: str, body: dict[str, Any]) -> httpx.Request:
         return self.request("POST", "sessions", session_id, "tasks", "batch", json=body)
@@ -320,17 +333,20 @@ class RequestBuilder:
 
         Its read time-out outlasts the hold, so the client never gives up before the server.
         """
+        return self.request(
+            "GET", "sessions", session_id, "tasks", task_id, "wait",
+            params={"timeout": format_hold(hold)}, timeout=self._holding(hold),
+        )  # fmt: skip
+
+    def _holding(self, hold: float) -> httpx.Timeout:
+        """Time-outs for a request the server holds up to ``hold`` seconds."""
         read = self.timeout.read
-        timeout = httpx.Timeout(
+        return httpx.Timeout(
             connect=self.timeout.connect,
             read=None if read is None else max(read, hold + WAIT_READ_MARGIN_SECONDS),
             write=self.timeout.write,
             pool=self.timeout.pool,
         )
-        return self.request(
-            "GET", "sessions", session_id, "tasks", task_id, "wait",
-            params={"timeout": format_hold(hold)}, timeout=timeout,
-        )  # fmt: skip
 
     def wait(
         self,
@@ -369,8 +385,9 @@ class RequestBuilder:
             webhook=submit_opts.get("webhook"), webhook_events=submit_opts.get("webhook_events"),
             metadata=submit_opts.get("metadata"), retries=submit_opts.get("retries"),
         )  # fmt: skip
-        request = self.submit(session_id, body, submit_opts.get("idempotency_key"))
         seconds = None if wait_timeout is None else parse_duration(wait_timeout)
+        hold = WAIT_HOLD_CAP_SECONDS if seconds is None else min(seconds, WAIT_HOLD_CAP_SECONDS)
+        request = self.submit(session_id, body, submit_opts.get("idempotency_key"), hold=hold)
         return self._run(request, seconds, clock)
 
     def _run(

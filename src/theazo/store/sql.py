@@ -224,16 +224,14 @@ class SQLStore(Store, abc.ABC):
             counts[new.priority] = counts.get(new.priority, 0) + 1
         keys: dict[Priority, Iterator[int]] = {}
         for priority, count in counts.items():
-            last = await self._one("session_last_key", session_id=session_id, priority=priority)
-            front = await self._one("queue_front_key", priority=priority)
-            highest = await self._one("highest_key", priority=priority)
-            assert highest is not None
+            inputs = await self._one("fair_key_inputs", session_id=session_id, priority=priority)
+            assert inputs is not None
             assigned = fair_keys(
                 count,
                 scheduling=self.settings.scheduling,
-                session_last_key=0 if last is None else last["last_key"],
-                queue_front_key=None if front is None else front["fair_key"],
-                highest_key=highest["highest"],
+                session_last_key=inputs["session_last"] or 0,
+                queue_front_key=inputs["queue_front"],
+                highest_key=inputs["highest"],
             )
             await self._one(
                 "set_session_last_key",

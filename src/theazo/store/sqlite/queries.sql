@@ -42,17 +42,17 @@ RETURNING *;
 -- name: running_tasks_of_session
 SELECT * FROM tasks WHERE session_id = :session_id AND status = 'running';
 
--- name: queue_front_key
-SELECT fair_key FROM tasks
-WHERE status = 'queued' AND priority = :priority
-ORDER BY priority, fair_key, id
-LIMIT 1;
-
--- name: highest_key
-SELECT coalesce(max(last_key), 0) AS highest FROM session_clocks WHERE priority = :priority;
-
--- name: session_last_key
-SELECT last_key FROM session_clocks WHERE session_id = :session_id AND priority = :priority;
+-- name: fair_key_inputs
+-- What fair_keys() needs, in one round trip: the session's last key in this priority, the key
+-- at the front of the queue, and the highest key ever given in this priority.
+SELECT
+    (SELECT last_key FROM session_clocks
+     WHERE session_id = :session_id AND priority = :priority) AS session_last,
+    (SELECT fair_key FROM tasks
+     WHERE status = 'queued' AND priority = :priority
+     ORDER BY priority, fair_key, id LIMIT 1) AS queue_front,
+    (SELECT coalesce(max(last_key), 0) FROM session_clocks
+     WHERE priority = :priority) AS highest;
 
 -- name: set_session_last_key
 INSERT INTO session_clocks (session_id, priority, last_key)
