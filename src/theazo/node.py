@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from theazo.config import NodeConfig
-from theazo.core import ids
+from theazo.core import defaults, ids
 from theazo.core.models import AgentInfo
 from theazo.core.service import ServiceSettings, TaskService
 from theazo.sandbox.limits import ResourceLimits
@@ -49,6 +49,9 @@ class Node:
                 kill_grace_seconds=config.kill_grace_seconds,
                 workdir_root=config.sandbox_root,
                 passthrough_env=config.sandbox_env,
+                spares=min(config.concurrency, defaults.SANDBOX_SPARES)
+                if config.run_workers
+                else 0,
             )
         )
         self.dispatcher: Dispatcher | None = None
@@ -76,6 +79,11 @@ class Node:
                 safety_sweep_seconds=self.store.safety_sweep_seconds,
             ),
         )
+
+    @staticmethod
+    def _spares(config: NodeConfig) -> int:
+        """Sandboxes to fork ahead: none on a node that runs no tasks."""
+        return min(config.concurrency, defaults.SANDBOX_SPARES) if config.run_workers else 0
 
     @property
     def worker_id(self) -> str | None:

@@ -91,13 +91,13 @@ def test_a_wait_whose_client_left_is_let_go(server: ServerProcess, session: Sess
             pending = [
                 asyncio.ensure_future(client.get(url, params={"timeout": "60s"})) for _ in range(20)
             ]
-            await asyncio.to_thread(eventually, lambda: waits() >= 20, 10, 0.01, "20 waits")
+            await asyncio.to_thread(eventually, lambda: waits() >= 20, 30, 0.01, "20 waits")
             for request in pending:
                 request.cancel()
         # the client is closed: its connections too
 
     asyncio.run(leave_early())
-    eventually(lambda: waits() == 0, timeout=10, what="the server to let the waits go")
+    eventually(lambda: waits() == 0, timeout=30, what="the server to let the waits go")
     session.tasks.cancel(task.task_id)
 
 

@@ -67,6 +67,7 @@ PG_CONNECT_TIMEOUT_SECONDS = 10.0  # a node that cannot reach its database says 
 PG_LISTEN_RETRY_SECONDS = 1.0  # back-off before reopening a dropped LISTEN connection
 
 # --- Sandbox --------------------------------------------------------------------------------
+SANDBOX_SPARES = 2  # forked ahead, so a task does not wait for a fork; each runs one task only
 KILL_GRACE_SECONDS = 1.0  # SIGTERM first so agents can clean up, SIGKILL after this
 MEMORY_LIMIT_MB = 2048  # address space per sandbox; a Python agent with numpy fits
 CPU_LIMIT_SECONDS = 0  # 0 = no CPU-time limit beyond the wall-clock timeout

@@ -1,14 +1,17 @@
 """The sandbox process: what a fork of the zygote does, from the fork to ``os._exit``.
 
-It puts itself in its own process group, applies its resource limits, moves into its private
-working directory, reads its task from the task channel, runs the agent and sends back one
-``result`` or ``error``. It never returns into the zygote's code: every path ends in
-``os._exit``, so nothing of the zygote (atexit handlers, buffers) runs twice.
+The zygote forks sandboxes ahead of need ("spares"), so a fork's cost is not paid while a
+task waits. A spare at once puts itself in its own process group and drops what it inherited,
+then waits on its hand-off socket for the one task it will ever run: the spawn message and the
+task channel. Then it makes its private working directory, applies its resource limits, reads
+its task from the channel, runs the agent and sends back one ``result`` or ``error``. It never
+returns into the zygote's code: every path ends in ``os._exit``, so nothing of the zygote
+(atexit handlers, buffers) runs twice.
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -33,23 +36,25 @@ class Stopped(BaseException):
     """
 
 
-def run(
-    channel_fd: int,
-    spawn: dict[str, Any],
-    workdir: Path,
-    agents: dict[str, AgentSpec],
-    close_fds: list[int],
-) -> NoReturn:
+def run(handoff: socket.socket, agents: dict[str, AgentSpec], close_fds: list[int]) -> NoReturn:
     exit_code = 0
     try:
         _isolate(close_fds)
-        resource_limits.apply(resource_limits.ResourceLimits.from_message(spawn["limits"]))
-        os.chdir(workdir)
-        os.environ["HOME"] = os.environ["TMPDIR"] = str(workdir)
-        channel = socket.socket(fileno=channel_fd)
-        init = protocol.recv_frame(channel)
-        if init is not None:
-            _serve(channel, init, workdir, agents, int(spawn["max_output_bytes"]))
+        _warm_up(agents)
+        received = protocol.recv_with_fd(handoff)
+        handoff.close()
+        if received is not None:  # None: the zygote is gone, or retired this spare
+            spawn, channel_fd = received
+            workdir = Path(spawn["workdir"])
+            workdir.mkdir(mode=0o700)
+            resource_limits.apply(resource_limits.ResourceLimits.from_message(spawn["limits"]))
+            os.chdir(workdir)
+            os.environ["HOME"] = os.environ["TMPDIR"] = str(workdir)
+            channel = socket.socket(fileno=channel_fd)
+            init = protocol.recv_frame(channel)
+            if init is not None:
+                _serve(channel, init, workdir, agents, int(spawn["max_output_bytes"]))
+            _tidy(workdir)
     except Stopped:
         exit_code = 143  # the server asked; it already knows how the task ended
     except BaseException:  # a crash of our own code must still end in _exit
@@ -58,6 +63,40 @@ def run(
     finally:
         _flush_stdio()
         os._exit(exit_code)
+
+
+def _warm_up(agents: dict[str, AgentSpec]) -> None:
+    """Walk the task's path once on dummy data while nobody waits. A fork shares the zygote's
+    memory copy-on-write, and Python writes to every object it touches (reference counts), so
+    the first run of any code costs page copies; paid here, they are not paid by the task."""
+    left, right = socket.socketpair()
+    with left, right:
+        ctx = Context(left, **context_kwargs(_WARM_UP_INIT, Path("/")))
+        protocol.send_frame(left, {"t": "result", "output": {"warm": [1, 2.5, "x", None]}})
+        protocol.recv_frame(right)
+        del ctx
+    os.environ.get("HOME")
+    agents.get("")
+
+
+_WARM_UP_INIT: dict[str, Any] = {
+    "task_id": "task_warm",
+    "session_id": "sess_warm",
+    "user_id": "warm",
+    "agent": "warm",
+    "attempt": 1,
+    "metadata": {},
+}
+
+
+def _tidy(workdir: Path) -> None:
+    """Remove the working directory if the agent left it empty (the zygote removes it
+    otherwise, once this process is gone)."""
+    try:
+        os.chdir("/")
+        os.rmdir(workdir)
+    except OSError:
+        pass
 
 
 def _isolate(close_fds: list[int]) -> None:
@@ -127,11 +166,19 @@ def _parse_input(spec: AgentSpec, raw: Any) -> Any:
 def _call(spec: AgentSpec, ctx: Context, agent_input: Any) -> Any:
     if spec.is_async:
         function: Callable[..., Coroutine[Any, Any, Any]] = spec.function
-        return asyncio.run(function(ctx, agent_input))
+        return _run_coroutine(function(ctx, agent_input))
     result = spec.function(ctx, agent_input)
-    if asyncio.iscoroutine(result):  # a sync wrapper around an async function
-        return asyncio.run(result)
+    if inspect.iscoroutine(result):  # a sync wrapper around an async function
+        return _run_coroutine(result)
     return result
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    # Imported here, not at the top: a zygote without asyncio forks twice as fast, and it
+    # imports asyncio itself when it serves async agents (see zygote.py).
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 def _send_output(channel: socket.socket, output: Any, max_output_bytes: int) -> None:

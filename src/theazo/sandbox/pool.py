@@ -45,6 +45,7 @@ class SandboxSettings:
     max_output_bytes: int = defaults.MAX_OUTPUT_BYTES
     workdir_root: Path | None = None  # default: a fresh folder under the system's temp dir
     passthrough_env: tuple[str, ...] = ()  # extra variables the operator lets sandboxes see
+    spares: int = defaults.SANDBOX_SPARES  # sandboxes forked ahead, waiting for a task
     python_path: tuple[str, ...] = field(default_factory=lambda: (os.getcwd(),))
 
 
@@ -54,6 +55,7 @@ class ExitStatus:
     cpu_seconds: float
     max_rss_kb: int
     zygote_lost: bool = False  # the zygote died first: the real status is unknown
+    start_error: str | None = None  # the zygote could not start the sandbox at all
 
     @property
     def signal(self) -> int | None:
@@ -61,27 +63,41 @@ class ExitStatus:
 
 
 class Sandbox:
+    """A sandbox process: its task channel, its pid (known once the zygote has handed the task
+    over; nothing waits for it but a kill), and its exit."""
+
     def __init__(
         self,
         task_id: str,
-        pid: int,
+        spawned: asyncio.Future[int],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         exited: asyncio.Future[ExitStatus],
         grace_seconds: float,
     ) -> None:
         self.task_id = task_id
-        self.pid = pid
+        self.spawned = spawned
         self.reader = reader
         self.writer = writer
         self.exited = exited
         self._grace = grace_seconds
 
+    @property
+    def pid(self) -> int | None:
+        if self.spawned.done() and self.spawned.exception() is None:
+            return self.spawned.result()
+        return None
+
     def signal_group(self, signum: int) -> None:
         if self.exited.done():
             return  # never signal a group id that may have been given to someone else
+        pid = self.pid
+        if pid is None:  # not handed over yet: signal it as soon as it is
+            if not self.spawned.done():
+                self.spawned.add_done_callback(lambda _: self.signal_group(signum))
+            return
         try:
-            os.killpg(self.pid, signum)
+            os.killpg(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -100,13 +116,33 @@ class Sandbox:
         Raises ``protocol.FrameTooLarge`` or ``ValueError`` for a message we will not read.
         """
         while True:
-            message = await protocol.read_frame(self.reader, max_frame_bytes)
+            message = await read_frame(self.reader, max_frame_bytes)
             if message is None:
                 return
             yield message
 
     def close_channel(self) -> None:
         self.writer.close()
+
+
+async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any] | None:
+    """The next message of a task channel, or None at its end. A frame over ``limit`` raises
+    ``protocol.FrameTooLarge``."""
+    try:
+        header = await reader.readexactly(protocol.FRAME_HEADER_BYTES)
+    except asyncio.IncompleteReadError:
+        return None
+    size = protocol.decode_frame_header(header)
+    if size > limit:
+        raise protocol.FrameTooLarge(size, limit)
+    try:
+        body = await reader.readexactly(size)
+    except asyncio.IncompleteReadError:
+        return None
+    message = json.loads(body)
+    if not isinstance(message, dict):
+        raise ValueError("a sandbox message must be a JSON object")
+    return message
 
 
 class SandboxPool:
@@ -154,6 +190,7 @@ class SandboxPool:
             "theazo.sandbox.zygote",
             str(theirs.fileno()),
             str(self._workdir_root),
+            str(self.settings.spares),
             *self.settings.agent_modules,
             pass_fds=[theirs.fileno()],
             env=self._zygote_env(),
@@ -198,7 +235,8 @@ class SandboxPool:
 
     # --- spawning --------------------------------------------------------------------------
     async def spawn(self, init: dict[str, Any]) -> Sandbox:
-        """Fork a sandbox for ``init["task_id"]`` and hand it its task."""
+        """Have the zygote hand ``init["task_id"]`` to a sandbox. Returns at once: the agent's
+        reports come on the sandbox's channel, its pid and exit when the zygote says."""
         if self._ready is not None and not self._ready.done():
             await asyncio.shield(self._ready)
         control = self._control
@@ -213,8 +251,6 @@ class SandboxPool:
         writer.write(protocol.frame({"t": "init", **init}))
         spawned: asyncio.Future[int] = loop.create_future()
         exited: asyncio.Future[ExitStatus] = loop.create_future()
-        self._spawning[task_id] = spawned
-        self._running[task_id] = exited
         request = {
             "t": "spawn",
             "task_id": task_id,
@@ -222,18 +258,19 @@ class SandboxPool:
             "max_output_bytes": self.settings.max_output_bytes,
         }
         try:
-            async with self._in_flight:
-                await self._send_with_fd(control, protocol.encode(request), theirs.fileno())
-                pid = await spawned
+            await self._in_flight.acquire()  # released when the zygote answers
+            self._spawning[task_id] = spawned
+            self._running[task_id] = exited
+            await self._send_with_fd(control, protocol.encode(request), theirs.fileno())
         except BaseException:
-            self._spawning.pop(task_id, None)
+            if self._spawning.pop(task_id, None) is not None:
+                self._in_flight.release()
             self._running.pop(task_id, None)
             writer.close()
             raise
         finally:
             theirs.close()
-        self._running_pids[task_id] = pid
-        return Sandbox(task_id, pid, reader, writer, exited, self.settings.kill_grace_seconds)
+        return Sandbox(task_id, spawned, reader, writer, exited, self.settings.kill_grace_seconds)
 
     async def _send_with_fd(self, control: socket.socket, data: bytes, fd: int) -> None:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
@@ -274,13 +311,22 @@ class SandboxPool:
         task_id = message.get("task_id", "")
         if kind == "spawned":
             future = self._spawning.pop(task_id, None)
-            if future is not None and not future.done():
-                future.set_result(int(message["pid"]))
+            if future is not None:
+                self._in_flight.release()
+                self._running_pids[task_id] = int(message["pid"])
+                if not future.done():
+                    future.set_result(int(message["pid"]))
         elif kind == "spawn_failed":
+            error = str(message.get("error"))
             future = self._spawning.pop(task_id, None)
-            self._running.pop(task_id, None)
-            if future is not None and not future.done():
-                future.set_exception(SandboxError(str(message.get("error"))))
+            if future is not None:
+                self._in_flight.release()
+                if not future.done():
+                    future.set_exception(SandboxError(error))
+                    future.exception()  # retrieved: nothing else may await it
+            exited = self._running.pop(task_id, None)
+            if exited is not None and not exited.done():
+                exited.set_result(ExitStatus(0, 0.0, 0, start_error=error))
         elif kind == "exited":
             self._running_pids.pop(task_id, None)
             exited = self._running.pop(task_id, None)
@@ -321,8 +367,10 @@ class SandboxPool:
             if not exited.done():
                 exited.set_result(ExitStatus(-signal.SIGKILL, 0.0, 0, zygote_lost=True))
         for spawned in self._spawning.values():
+            self._in_flight.release()
             if not spawned.done():
                 spawned.set_exception(SandboxError("the sandbox zygote stopped"))
+                spawned.exception()
         self._running.clear()
         self._running_pids.clear()
         self._spawning.clear()

@@ -7,14 +7,19 @@ other process can connect and pose as a sandbox):
   Server → zygote: ``spawn``, carrying the task channel's socket as SCM_RIGHTS.
   Zygote → server: ``ready`` (the agent catalogue), ``spawned``, ``spawn_failed``, ``exited``.
 * The **task channel** (SOCK_STREAM, one per sandbox): frames of a 4-byte big-endian length and
-  a JSON object. Server → sandbox: ``init`` (the input and the task's identity).
+  a JSON object.
+
+This module is imported by the zygote, so it stays free of asyncio: the fewer modules a zygote
+holds, the cheaper every fork (asyncio alone doubles it). The server's asyncio reader is in
+``pool.py``. Server → sandbox: ``init`` (the input and the task's identity).
   Sandbox → server: ``progress``, ``charge``, and last ``result`` or ``error``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import array
 import json
+import os
 import socket
 import struct
 from typing import Any
@@ -71,21 +76,41 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-# --- asyncio side (the server) --------------------------------------------------------------
-async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any] | None:
-    """The next message, or None at end of stream. A frame over ``limit`` raises."""
-    try:
-        header = await reader.readexactly(_LENGTH.size)
-    except asyncio.IncompleteReadError:
+def send_with_fd(sock: socket.socket, message: dict[str, Any], fd: int) -> None:
+    """One packet on a SOCK_SEQPACKET socket, carrying a file descriptor (SCM_RIGHTS)."""
+    sock.sendmsg([encode(message)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes(fd))])
+
+
+def recv_packet(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """The next packet of a SOCK_SEQPACKET socket and the descriptors it carries; empty data
+    means the end of the stream."""
+    fds = array.array("i")
+    data, ancillary, _, _ = sock.recvmsg(CONTROL_PACKET_BYTES, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+    return data, list(fds)
+
+
+def recv_with_fd(sock: socket.socket) -> tuple[dict[str, Any], int] | None:
+    """The next packet and the one descriptor it carries; None at the end of the stream or
+    for a packet without exactly one descriptor (whose descriptors are closed)."""
+    data, fds = recv_packet(sock)
+    if not data or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
         return None
+    message: dict[str, Any] = json.loads(data)
+    return message, fds[0]
+
+
+def _fd_bytes(fd: int) -> bytes:
+    return array.array("i", [fd]).tobytes()
+
+
+def decode_frame_header(header: bytes) -> int:
     (size,) = _LENGTH.unpack(header)
-    if size > limit:
-        raise FrameTooLarge(size, limit)
-    try:
-        body = await reader.readexactly(size)
-    except asyncio.IncompleteReadError:
-        return None
-    message = json.loads(body)
-    if not isinstance(message, dict):
-        raise ValueError("a sandbox message must be a JSON object")
-    return message
+    return int(size)
+
+
+FRAME_HEADER_BYTES = _LENGTH.size

@@ -2,16 +2,18 @@
 one sandbox per task. Forking a warm interpreter takes about a millisecond; starting a new
 one takes fifty.
 
-The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD WORKDIR_ROOT MODULE…``
-and an environment stripped of its secrets, so neither the zygote nor its forks can read them.
-The zygote is single-threaded (forking a threaded process is unsafe) and serves one control
-channel: it forks on ``spawn``, and reaps its children, cleans up after them and reports each
-exit. When the server goes away (end of the control channel) it kills every sandbox and exits.
+The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD WORKDIR_ROOT SPARES
+MODULE…`` and an environment stripped of its secrets, so neither the zygote nor its forks can
+read them. The zygote is single-threaded (forking a threaded process is unsafe) and serves one
+control channel. It keeps ``SPARES`` sandboxes forked ahead and waiting, each to run exactly one
+task, so that a task does not wait for a fork: on ``spawn`` it hands the task channel to a
+spare, then forks a new spare when it is idle again. It reaps its children, cleans up after
+them and reports each exit. When the server goes away (end of the control channel) it kills
+every sandbox and exits.
 """
 
 from __future__ import annotations
 
-import array
 import gc
 import json
 import os
@@ -20,7 +22,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +37,20 @@ class _Running:
     workdir: Path
 
 
+@dataclass(slots=True)
+class _Spare:
+    pid: int
+    handoff: socket.socket  # where it waits for its task
+
+
 class Zygote:
-    def __init__(self, control: socket.socket, workdir_root: Path) -> None:
+    def __init__(self, control: socket.socket, workdir_root: Path, spares: int) -> None:
         self.control = control
         self.workdir_root = workdir_root
+        self.spare_target = spares
         self.agents: dict[str, AgentSpec] = {}
         self.children: dict[int, _Running] = {}
+        self.spares: list[_Spare] = []
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
 
@@ -55,6 +64,8 @@ class Zygote:
             summary = traceback.format_exception_only(exc)[-1].strip()
             self.send({"t": "failed", "error": summary, "traceback": traceback.format_exc()})
             return False
+        if any(spec.is_async for spec in self.agents.values()):
+            import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
         catalogue = [spec.catalogue_entry() for spec in self.agents.values()]
         self.send({"t": "ready", "pid": os.getpid(), "agents": catalogue})
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
@@ -69,13 +80,18 @@ class Zygote:
         self.selector.register(self.control, selectors.EVENT_READ, "control")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
         while True:
-            for key, _ in self.selector.select():
+            # Below the target, look for work without waiting, and fork a spare if none came.
+            short = len(self.spares) < self.spare_target
+            events = self.selector.select(timeout=0 if short else None)
+            for key, _ in events:
                 if key.data == "child":
                     self._drain_wakeups()
                     self._reap()
                 elif not self._on_control():
                     self._shutdown()
                     return
+            if short and not events:
+                self._fork_spare()
 
     def _drain_wakeups(self) -> None:
         try:
@@ -85,15 +101,13 @@ class Zygote:
             pass
 
     def _on_control(self) -> bool:
-        fds = array.array("i")
-        data, ancdata, _, _ = self.control.recvmsg(
-            protocol.CONTROL_PACKET_BYTES, socket.CMSG_SPACE(fds.itemsize)
-        )
+        """Handle one packet from the server; False when the server has gone."""
+        try:
+            data, fds = protocol.recv_packet(self.control)
+        except ConnectionResetError:
+            return False
         if not data:
             return False
-        for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
         message = json.loads(data)
         if message.get("t") == "spawn" and len(fds) == 1:
             self._spawn(message, fds[0])
@@ -102,31 +116,47 @@ class Zygote:
                 os.close(fd)
         return True
 
+    def _fork_spare(self) -> _Spare:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            self.selector.close()
+            inherited = [self.control.fileno(), self.wake_r, self.wake_w]
+            inherited += [spare.handoff.fileno() for spare in self.spares]
+            child.run(theirs, self.agents, close_fds=inherited)
+        theirs.close()
+        try:
+            os.setpgid(pid, pid)  # the spare does it too; whoever runs first wins the race
+        except OSError:
+            pass
+        spare = _Spare(pid, ours)
+        self.spares.append(spare)
+        return spare
+
     def _spawn(self, message: dict[str, Any], channel_fd: int) -> None:
         task_id = message["task_id"]
         try:
-            workdir = Path(tempfile.mkdtemp(prefix=f"{task_id}-", dir=self.workdir_root))
-            pid = os.fork()
+            spare = self._take_spare()
+            workdir = self.workdir_root / f"{task_id}-{spare.pid}"
+            protocol.send_with_fd(spare.handoff, {**message, "workdir": str(workdir)}, channel_fd)
         except OSError as exc:
-            os.close(channel_fd)
             self.send({"t": "spawn_failed", "task_id": task_id, "error": str(exc)})
             return
-        if pid == 0:
-            self.selector.close()
-            child.run(
-                channel_fd,
-                message,
-                workdir,
-                self.agents,
-                close_fds=[self.control.fileno(), self.wake_r, self.wake_w],
-            )
-        try:
-            os.setpgid(pid, pid)
-        except OSError:  # the child got there first, or is already gone
-            pass
-        os.close(channel_fd)
-        self.children[pid] = _Running(task_id, workdir)
-        self.send({"t": "spawned", "task_id": task_id, "pid": pid})
+        finally:
+            os.close(channel_fd)
+        spare.handoff.close()
+        self.children[spare.pid] = _Running(task_id, workdir)
+        self.send({"t": "spawned", "task_id": task_id, "pid": spare.pid})
+
+    def _take_spare(self) -> _Spare:
+        while self.spares:
+            spare = self.spares.pop(0)
+            if _alive(spare.pid):
+                return spare
+            spare.handoff.close()
+        self._fork_spare()
+        return self.spares.pop()
 
     def _reap(self) -> None:
         while True:
@@ -141,10 +171,11 @@ class Zygote:
             pid = info.si_pid
             _kill_group(pid)
             _, status, usage = os.wait4(pid, 0)
+            self._forget_spare(pid)
             running = self.children.pop(pid, None)
             if running is None:
                 continue
-            shutil.rmtree(running.workdir, ignore_errors=True)
+            _remove(running.workdir)
             self.send(
                 {
                     "t": "exited",
@@ -156,7 +187,15 @@ class Zygote:
                 }
             )
 
+    def _forget_spare(self, pid: int) -> None:
+        for spare in [s for s in self.spares if s.pid == pid]:
+            spare.handoff.close()
+            self.spares.remove(spare)
+
     def _shutdown(self) -> None:
+        for spare in self.spares:
+            _kill_group(spare.pid)
+            spare.handoff.close()
         for pid in list(self.children):
             _kill_group(pid)
         for pid, running in list(self.children.items()):
@@ -166,6 +205,24 @@ class Zygote:
                 pass
             shutil.rmtree(running.workdir, ignore_errors=True)
         self.children.clear()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False
+
+
+def _remove(workdir: Path) -> None:
+    """Remove a working directory; most are gone already (an agent that leaves its directory
+    empty has it removed by its own process)."""
+    try:
+        os.rmdir(workdir)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _kill_group(pgid: int) -> None:
@@ -178,8 +235,9 @@ def _kill_group(pgid: int) -> None:
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[1]))
     workdir_root = Path(argv[2])
-    modules = [m for m in argv[3:] if m]
-    zygote = Zygote(control, workdir_root)
+    spares = int(argv[3])
+    modules = [m for m in argv[4:] if m]
+    zygote = Zygote(control, workdir_root, spares)
     try:
         if not zygote.load(modules):
             return 1

@@ -73,6 +73,9 @@ class TaskRun:
             self.schedule_budget_check(0)
         try:
             report = await self._relay_reports(self.sandbox)
+            if report.is_final and not self.ended:
+                # The agent's answer is final: record it now, not after the process is reaped.
+                await self._record(classify(report, None, self.settings.cpu_limit_seconds))
             exit_status = await self.sandbox.exited
         finally:
             timeout.cancel()

@@ -29,12 +29,18 @@ class RunReport:
     error: TaskError | None = None
     protocol_error: TaskError | None = None  # the sandbox broke the protocol (too large, …)
 
+    @property
+    def is_final(self) -> bool:
+        """The run's outcome is known without how the process exited."""
+        return self.has_result or self.error is not None or self.protocol_error is not None
+
 
 def failed(code: str, message: str) -> Outcome:
     return Outcome(TaskStatus.FAILED, error=TaskError(code, message))
 
 
-def classify(report: RunReport, exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
+def classify(report: RunReport, exit_status: ExitStatus | None, cpu_limit_seconds: int) -> Outcome:
+    """How the run ended. ``exit_status`` is needed only when the report is not final."""
     if report.protocol_error is not None:
         return Outcome(TaskStatus.FAILED, error=report.protocol_error)
     if report.error is not None:
@@ -42,11 +48,17 @@ def classify(report: RunReport, exit_status: ExitStatus, cpu_limit_seconds: int)
         return Outcome(TaskStatus.FAILED, error=TaskError(code, report.error.message))
     if report.has_result:
         return Outcome(TaskStatus.COMPLETED, output=report.result)
+    assert exit_status is not None
     return _death(exit_status, cpu_limit_seconds)
 
 
 def _death(exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
     """The sandbox ended without an answer: say why as precisely as the exit allows."""
+    if exit_status.start_error is not None:
+        return failed(
+            ErrorCode.SANDBOX_START_FAILED,
+            f"the sandbox could not start: {exit_status.start_error}",
+        )
     if exit_status.zygote_lost:
         return failed(ErrorCode.SANDBOX_CRASHED, "the sandbox's parent process stopped")
     signum = exit_status.signal
