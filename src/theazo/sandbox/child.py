@@ -40,7 +40,6 @@ def run(handoff: socket.socket, agents: dict[str, AgentSpec], close_fds: list[in
     exit_code = 0
     try:
         _isolate(close_fds)
-        _warm_up(agents)
         received = protocol.recv_with_fd(handoff)
         handoff.close()
         if received is not None:  # None: the zygote is gone, or retired this spare
@@ -63,30 +62,6 @@ def run(handoff: socket.socket, agents: dict[str, AgentSpec], close_fds: list[in
     finally:
         _flush_stdio()
         os._exit(exit_code)
-
-
-def _warm_up(agents: dict[str, AgentSpec]) -> None:
-    """Walk the task's path once on dummy data while nobody waits. A fork shares the zygote's
-    memory copy-on-write, and Python writes to every object it touches (reference counts), so
-    the first run of any code costs page copies; paid here, they are not paid by the task."""
-    left, right = socket.socketpair()
-    with left, right:
-        ctx = Context(left, **context_kwargs(_WARM_UP_INIT, Path("/")))
-        protocol.send_frame(left, {"t": "result", "output": {"warm": [1, 2.5, "x", None]}})
-        protocol.recv_frame(right)
-        del ctx
-    os.environ.get("HOME")
-    agents.get("")
-
-
-_WARM_UP_INIT: dict[str, Any] = {
-    "task_id": "task_warm",
-    "session_id": "sess_warm",
-    "user_id": "warm",
-    "agent": "warm",
-    "attempt": 1,
-    "metadata": {},
-}
 
 
 def _tidy(workdir: Path) -> None:

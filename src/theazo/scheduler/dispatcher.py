@@ -75,9 +75,10 @@ class Dispatcher:
                 except Exception:
                     log.exception("claiming tasks failed; retrying on the next wake-up")
                     break
+                asked = self.free_slots
                 for item in claimed:
                     self._start(TaskRun(item, self.store, self.pool, self.settings.run))
-                if len(claimed) == 0:
+                if len(claimed) < asked:  # nothing more may start now; the next event says
                     break
 
     async def _wait_for_work(self) -> None:

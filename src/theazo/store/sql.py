@@ -82,10 +82,11 @@ class SQLStore(Store, abc.ABC):
     def _emit(self, event: str, task_id: str | None = None) -> None:
         """Queue an event for after the commit (and for other nodes, where there are any)."""
 
-    async def _lock_sessions(self, session_ids: Sequence[str]) -> list[Row]:
-        """Lock these sessions' rows for the claim and return them fresh. A backend with a
-        single writer needs no lock and returns them as they are."""
-        return await self._all("sessions_by_ids", session_ids=sorted(session_ids))
+    async def _claim_sessions(self, candidates: Sequence[Row]) -> dict[str, Row]:
+        """The sessions of a claim's candidates, with their running counts as they are now.
+        With one writer, the candidates' own columns are current; a backend where nodes claim
+        at once locks the sessions' rows and reads them again (see postgres/store.py)."""
+        return {row["session_id"]: row for row in candidates}
 
     # --- projects and keys -----------------------------------------------------------------
     async def create_project(self) -> str:
@@ -366,26 +367,10 @@ class SQLStore(Store, abc.ABC):
         now = self.now()
         lease = self.lease_deadline(now)
         async with self.transaction():
-            rows = await self._all(
-                "claim_candidates",
-                default_max_running=self.settings.default_limits.max_running,
-                scan=limit * defaults.CLAIM_SCAN_FACTOR,
-            )
-            if not rows:
-                return []
-            sessions = await self._lock_sessions(list({r["session_id"] for r in rows}))
-            free = {
-                s["session_id"]: self.limits_of(s["max_running"], None, None).max_running
-                - s["running_count"]
-                for s in sessions
-            }
-            budgets = {s["session_id"]: s["budget"] for s in sessions}
-            chosen = choose_claims(
-                (Candidate(r["id"], r["session_id"], free[r["session_id"]]) for r in rows), limit
-            )
+            chosen, sessions = await self._choose(limit)
             if not chosen:
                 return []
-            started = await self._all(
+            rows = await self._all(
                 "start_tasks",
                 ids=chosen,
                 now=now,
@@ -393,16 +378,41 @@ class SQLStore(Store, abc.ABC):
                 lease_expires_at=lease,
                 compute_price_micros=self.settings.compute_price_micros,
             )
+            started = [self._task(row) for row in rows]
             per_session: dict[str, int] = {}
-            for row in started:
-                per_session[row["session_id"]] = per_session.get(row["session_id"], 0) + 1
+            for task in started:
+                per_session[task.session_id] = per_session.get(task.session_id, 0) + 1
             for session_id, count in sorted(per_session.items()):
                 await self._one("count_started", session_id=session_id, count=count)
-            for row in started:
-                await self._announce(self._task(row), webhook_events.STARTED)
+            for task in started:
+                await self._announce(task, webhook_events.STARTED)
         order = {internal_id: position for position, internal_id in enumerate(chosen)}
-        tasks = sorted((self._task(r) for r in started), key=lambda t: order[t.id])
-        return [ClaimedTask(task, lease, budgets[task.session_id]) for task in tasks]
+        started.sort(key=lambda t: order[t.id])
+        return [ClaimedTask(t, lease, sessions[t.session_id]["budget"]) for t in started]
+
+    async def _choose(self, limit: int) -> tuple[list[int], dict[str, Row]]:
+        """The ids to start, in order, and their sessions. The candidate window grows when
+        sessions with fewer free slots than queued tasks filled it."""
+        scan = limit * defaults.CLAIM_SCAN_FACTOR
+        while True:
+            rows = await self._all(
+                "claim_candidates",
+                default_max_running=self.settings.default_limits.max_running,
+                scan=scan,
+            )
+            if not rows:
+                return [], {}
+            sessions = await self._claim_sessions(rows)
+            free = {
+                sid: self.limits_of(s["max_running"], None, None).max_running - s["running_count"]
+                for sid, s in sessions.items()
+            }
+            chosen = choose_claims(
+                (Candidate(r["id"], r["session_id"], free[r["session_id"]]) for r in rows), limit
+            )
+            if len(chosen) == limit or len(rows) < scan or scan >= defaults.CLAIM_MAX_SCAN:
+                return chosen, sessions
+            scan *= defaults.CLAIM_SCAN_FACTOR
 
     async def _running_attempt(self, task_id: str, attempt: int) -> Task | None:
         row = await self._one("running_attempt_for_update", task_id=task_id, attempt=attempt)

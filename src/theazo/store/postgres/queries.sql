@@ -142,7 +142,7 @@ UPDATE sessions SET spent_micros = spent_micros + %(spent_micros)s WHERE session
 -- Walks tasks_claim in order; a session at its running limit is skipped, not waited for;
 -- rows another node is claiming are skipped too. The sessions' counts are read again under
 -- their row locks (sessions_by_ids) before anything is taken.
-SELECT t.id, t.session_id
+SELECT t.id, t.session_id, s.max_running, s.running_count, s.budget
 FROM tasks AS t
 JOIN sessions AS s ON s.session_id = t.session_id
 WHERE t.status = 'queued'

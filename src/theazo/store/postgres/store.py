@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -196,6 +196,13 @@ class PostgresStore(SQLStore):
         async with self.pool.connection() as own:  # a read on its own: commits at once
             cursor = await own.execute(statement, adapted)
             return await _fetch(cursor, many)
+
+    async def _claim_sessions(self, candidates: Sequence[Row]) -> dict[str, Row]:
+        # Other nodes may be claiming in the same sessions: lock their rows (in one order,
+        # so two claims cannot deadlock) and read the running counts again under the lock.
+        session_ids = sorted({row["session_id"] for row in candidates})
+        locked = await self._all("sessions_by_ids", session_ids=session_ids)
+        return {row["session_id"]: row for row in locked}
 
     def _task(self, row: Row) -> Task:
         return rows.task_from_row(row, _same, _same)

@@ -31,9 +31,6 @@ SELECT * FROM sessions WHERE session_id = :session_id AND project_id = :project_
 -- One writer: reading is locking.
 SELECT * FROM sessions WHERE session_id = :session_id AND project_id = :project_id;
 
--- name: sessions_by_ids
-SELECT * FROM sessions WHERE session_id IN (SELECT value FROM json_each(:session_ids));
-
 -- name: update_session_limits
 UPDATE sessions SET max_running = :max_running, max_queued = :max_queued, budget = :budget
 WHERE session_id = :session_id AND project_id = :project_id
@@ -136,8 +133,7 @@ UPDATE sessions SET spent_micros = spent_micros + :spent_micros WHERE session_id
 
 -- name: claim_candidates
 -- Walks tasks_claim in order; a session at its running limit is skipped, not waited for.
-SELECT t.id, t.session_id, s.budget,
-       coalesce(s.max_running, :default_max_running) - s.running_count AS free_slots
+SELECT t.id, t.session_id, s.max_running, s.running_count, s.budget
 FROM tasks AS t
 JOIN sessions AS s ON s.session_id = t.session_id
 WHERE t.status = 'queued'
