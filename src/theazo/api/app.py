@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from theazo import __version__
 from theazo.api import problems, routes
@@ -32,9 +34,28 @@ def create_app(lifespan: Lifespan) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(routes.health_router)
     problems.install(app)
+    app.openapi = lambda: _openapi_with_agents(app)  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimit,
         default_limit=defaults.MAX_BODY_BYTES,
         batch_limit=defaults.MAX_BATCH_BODY_BYTES,
     )
     return app
+
+
+def _openapi_with_agents(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the agents this deployment serves as the only values a
+    submit's ``agent`` may take: clients and fuzzers then know exactly what is valid."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        service = getattr(app.state, "service", None)
+        if service is not None:
+            agent = schema["components"]["schemas"]["SubmitBody"]["properties"]["agent"]
+            agent["enum"] = sorted(service.catalogue())
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -106,7 +107,9 @@ def _on_validation_error(request: Request, exc: Exception) -> Response:
     raw = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in raw):
         return problem(400, "malformed_json", "the request body is not valid JSON")
-    errors = [{"field": _field_name(e.get("loc", ())), "message": str(e.get("msg"))} for e in raw]
+    errors = _dedupe(
+        [{"field": _field_name(e.get("loc", ())), "message": str(e.get("msg"))} for e in raw]
+    )
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     leaf = first["field"].split(".")[-1].split("[")[0]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
@@ -114,9 +117,21 @@ def _on_validation_error(request: Request, exc: Exception) -> Response:
     return problem(422, code, detail, field=first["field"], errors=errors)
 
 
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|list|dict|none|any)$|[-\[(]")
+
+
+def _dedupe(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """One error per field: a value that fits no branch of a union fails each branch."""
+    seen: dict[str, dict[str, str]] = {}
+    for error in errors:
+        seen.setdefault(error["field"], error)
+    return list(seen.values())
+
+
 def _field_name(location: Sequence[Any]) -> str:
-    """``("body", "tasks", 3, "priority")`` → ``tasks[3].priority``; the source is dropped."""
-    parts = list(location)
+    """``("body", "tasks", 3, "priority")`` → ``tasks[3].priority``; the source is dropped, and
+    so are pydantic's tags for the branches of a union (``timeout.constrained-str``)."""
+    parts = [p for p in location if not (isinstance(p, str) and _TYPE_TAG.search(p))]
     if parts and parts[0] in ("body", "query", "path", "header"):
         source = parts.pop(0)
         if not parts:
@@ -136,7 +151,26 @@ def _on_http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route for {request.method} {request.url.path}"
-    return problem(exc.status_code, code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; use {' or '.join(allowed)}"
+    return problem(exc.status_code, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (FastAPI answers 405 knowing only the
+    route that matched, one of several registered for the path)."""
+    matches: list[tuple[int, set[str]]] = []
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            matches.append((template.count("{"), {m.upper() for m in operations}))
+    if not matches:
+        return []
+    fewest = min(parameters for parameters, _ in matches)  # /tasks/batch, not /tasks/{id}
+    return sorted(set().union(*(methods for n, methods in matches if n == fewest)))
 
 
 def _on_unexpected(request: Request, exc: Exception) -> Response:

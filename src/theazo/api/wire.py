@@ -11,8 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
-from pydantic import field_validator as _field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 from pydantic.alias_generators import to_camel
 
 from theazo.core import defaults
@@ -24,7 +31,34 @@ from theazo.store.base import UNSET, LimitsPatch
 PriorityLabel = Literal["high", "normal", "low"]
 StatusLabel = Literal["queued", "running", "completed", "failed", "cancelled"]
 WebhookEvent = Literal["completed", "started", "progress"]
-Duration = StrictStr | StrictInt | StrictFloat
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$"
+Duration = (
+    Annotated[StrictStr, Field(pattern=DURATION_PATTERN, max_length=32)]
+    | Annotated[StrictInt, Field(ge=0)]
+    | Annotated[StrictFloat, Field(ge=0)]
+)
+
+
+def _whole_number(value: Any) -> Any:
+    """An integer field takes 3 and 3.0 (JSON Schema's idea of an integer), never "3" or true."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[StrictStr, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=defaults.MAX_METADATA_KEYS)]
+
+# The bounds go before the validator: after it, pydantic writes them into the JSON schema under
+# names JSON Schema does not know.
+_WHOLE = BeforeValidator(_whole_number)
+Retries = Annotated[int, Field(ge=0, le=defaults.MAX_RETRIES), _WHOLE]
+RunningLimit = Annotated[int, Field(ge=0, le=1_000_000), _WHOLE]
+QueueLimit = Annotated[int, Field(ge=0, le=100_000_000), _WHOLE]
+Budget = Annotated[int, Field(ge=0, le=2**62), _WHOLE]
 
 
 class WireModel(BaseModel):
@@ -40,7 +74,13 @@ class SubmitBody(WireModel):
     agent: Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS)]
     input: Any = Field(description="Any JSON value; the agent receives it as is.")
     priority: PriorityLabel = "normal"
-    webhook: Annotated[StrictStr, Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS)] | None = None
+    webhook: (
+        Annotated[
+            StrictStr,
+            Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS, pattern=r"^[hH][tT][tT][pP][sS]?://"),
+        ]
+        | None
+    ) = None
     webhook_events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=3)] = Field(
         default_factory=lambda: ["completed"],  # type: ignore[arg-type]
         description='"completed" means every terminal state; "started" and "progress" opt in.',
@@ -48,32 +88,14 @@ class SubmitBody(WireModel):
     timeout: Duration | None = Field(
         default=None, description='Wall-clock limit: "1500ms", "30s", "5m", "1h" or seconds.'
     )
-    metadata: dict[StrictStr, StrictStr] | None = None
-    retries: Annotated[StrictInt, Field(ge=0, le=defaults.MAX_RETRIES)] = Field(
+    metadata: Metadata | None = None
+    retries: Retries = Field(
         default=0, description="Automatic re-runs after the task's worker was lost."
     )
     idempotency_key: (
         Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS)]
         | None
     ) = Field(default=None, description="In a batch, what the Idempotency-Key header is alone.")
-
-    @_field_validator("metadata")
-    @classmethod
-    def _metadata_within_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return value
-        if len(value) > defaults.MAX_METADATA_KEYS:
-            raise ValueError(f"at most {defaults.MAX_METADATA_KEYS} keys")
-        for key, item in value.items():
-            if not key or len(key) > defaults.MAX_METADATA_KEY_CHARS:
-                raise ValueError(
-                    f"keys must have 1 to {defaults.MAX_METADATA_KEY_CHARS} characters"
-                )
-            if len(item) > defaults.MAX_METADATA_VALUE_CHARS:
-                raise ValueError(
-                    f"values must have at most {defaults.MAX_METADATA_VALUE_CHARS} characters"
-                )
-        return value
 
     def to_request(self, idempotency_key: str | None = None) -> SubmitRequest:
         return SubmitRequest(
@@ -94,9 +116,9 @@ class BatchBody(WireModel):
 
 
 class LimitsBody(WireModel):
-    max_running: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = None
-    max_queued: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
-    budget: Annotated[StrictInt, Field(ge=0)] | None = Field(
+    max_running: RunningLimit | None = None
+    max_queued: QueueLimit | None = None
+    budget: Budget | None = Field(
         default=None, description="Minor units (cents); null removes the budget."
     )
 

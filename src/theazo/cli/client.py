@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,7 +14,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from theazo.core import defaults
-from theazo.sdk import APIConnectionError, APIError, Session, Task, Theazo, TheazoError
+
+if TYPE_CHECKING:  # the SDK (httpx, pydantic) is imported when a command runs
+    from theazo.sdk import Session, Task, Theazo
 
 out = Console()
 err = Console(stderr=True)
@@ -56,6 +58,8 @@ tasks_app = typer.Typer(help="Inspect, wait for and cancel tasks.", no_args_is_h
 @contextmanager
 def _client(api_key: str | None, base_url: str) -> Iterator[Theazo]:
     """A client; any API error becomes one line on stderr and exit status 1."""
+    from theazo.sdk import APIConnectionError, APIError, Theazo, TheazoError
+
     try:
         with Theazo(api_key=api_key, base_url=base_url) as theazo:
             yield theazo

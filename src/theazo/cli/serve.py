@@ -15,7 +15,6 @@ from theazo.config import DEFAULT_DATABASE, NodeConfig
 from theazo.core import defaults
 from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
-from theazo.server import StartupError, run
 
 err = Console(stderr=True)
 
@@ -288,6 +287,9 @@ def _modules(agents: str | None) -> tuple[str, ...]:
 
 
 def _run(config: NodeConfig) -> None:
+    # Imported here: the web stack is heavy, and other commands (keys, submit) need none of it.
+    from theazo.server import StartupError, run
+
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

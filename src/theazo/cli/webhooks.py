@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
 from theazo.cli.client import DEFAULT_BASE_URL, ApiKey, AsJson, BaseUrl, _client
-from theazo.sdk import WebhookSecret
+
+if TYPE_CHECKING:
+    from theazo.sdk import WebhookSecret
 
 app = typer.Typer(help="The webhook signing secret of the key's project.", no_args_is_help=True)
 out = Console()

@@ -15,7 +15,7 @@ MAX_BATCH_TASKS = 1_000  # SPEC §3: up to 1,000 submits at once
 LIST_DEFAULT_LIMIT = 50  # one screen of a dashboard
 LIST_MAX_LIMIT = 500  # bounds the work of one list request
 MAX_WAIT_SECONDS = 60.0  # below the idle time-out of common proxies; the SDK loops for more
-DEFAULT_WAIT_SECONDS = 30.0  # a wait without ?timeout= holds half the cap
+DEFAULT_WAIT_SECONDS = 5.0  # a wait without ?timeout= is short: clients that want more say so
 AUTH_CACHE_ENTRIES = 10_000  # hashed keys remembered per node; far more than live keys
 GRACEFUL_HTTP_SHUTDOWN_SECONDS = 1.0  # long polls are cut at shutdown; clients retry them
 
