@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -195,29 +195,31 @@ def serve(
         host=host,
         port=port,
         database=database,
-        agent_modules=_modules(agents),
         api_keys=tuple(api_key or ()),
         run_workers=workers,
-        concurrency=concurrency,
-        max_running_per_session=max_running_per_session,
-        max_queued_per_session=max_queued_per_session,
-        compute_price=compute_price,
-        scheduling=scheduling,
-        allow_private_webhooks=allow_private_webhooks,
-        memory_limit_mb=megabytes(memory_limit),
-        cpu_limit_seconds=whole_seconds(cpu_limit),
         task_timeout_seconds=seconds(task_timeout),
         max_wait_seconds=seconds(max_wait),
-        shutdown_grace_seconds=seconds(shutdown_grace),
-        kill_grace_seconds=seconds(kill_grace),
-        lease_seconds=seconds(lease),
-        sandbox_env=tuple(sandbox_env or ()),
-        sandbox_root=sandbox_root,
         sqlite_synchronous=sqlite_synchronous,
-        log_level=log_level.lower(),
-        webhook_timeout_seconds=positive_seconds(webhook_timeout),
-        webhook_retry_schedule=schedule(webhook_retry_schedule),
         webhook_secret_overlap_seconds=seconds(webhook_secret_overlap),
+        **_running_tasks(
+            agents=agents,
+            concurrency=concurrency,
+            max_running_per_session=max_running_per_session,
+            max_queued_per_session=max_queued_per_session,
+            compute_price=compute_price,
+            scheduling=scheduling,
+            memory_limit=memory_limit,
+            cpu_limit=cpu_limit,
+            shutdown_grace=shutdown_grace,
+            kill_grace=kill_grace,
+            lease=lease,
+            sandbox_env=sandbox_env,
+            sandbox_root=sandbox_root,
+            allow_private_webhooks=allow_private_webhooks,
+            webhook_timeout=webhook_timeout,
+            webhook_retry_schedule=webhook_retry_schedule,
+            log_level=log_level,
+        ),
     )
     _run(config)
 
@@ -258,26 +260,70 @@ def worker(
     _run(
         NodeConfig(
             database=database,
-            agent_modules=_modules(agents),
             run_api=False,
-            concurrency=concurrency,
-            max_running_per_session=max_running_per_session,
-            max_queued_per_session=max_queued_per_session,
-            compute_price=compute_price,
-            scheduling=scheduling,
-            memory_limit_mb=megabytes(memory_limit),
-            cpu_limit_seconds=whole_seconds(cpu_limit),
-            shutdown_grace_seconds=seconds(shutdown_grace),
-            kill_grace_seconds=seconds(kill_grace),
-            lease_seconds=seconds(lease),
-            sandbox_env=tuple(sandbox_env or ()),
-            sandbox_root=sandbox_root,
-            log_level=log_level.lower(),
-            allow_private_webhooks=allow_private_webhooks,
-            webhook_timeout_seconds=positive_seconds(webhook_timeout),
-            webhook_retry_schedule=schedule(webhook_retry_schedule),
+            **_running_tasks(
+                agents=agents,
+                concurrency=concurrency,
+                max_running_per_session=max_running_per_session,
+                max_queued_per_session=max_queued_per_session,
+                compute_price=compute_price,
+                scheduling=scheduling,
+                memory_limit=memory_limit,
+                cpu_limit=cpu_limit,
+                shutdown_grace=shutdown_grace,
+                kill_grace=kill_grace,
+                lease=lease,
+                sandbox_env=sandbox_env,
+                sandbox_root=sandbox_root,
+                allow_private_webhooks=allow_private_webhooks,
+                webhook_timeout=webhook_timeout,
+                webhook_retry_schedule=webhook_retry_schedule,
+                log_level=log_level,
+            ),
         )
     )
+
+
+def _running_tasks(
+    *,
+    agents: str | None,
+    concurrency: int,
+    max_running_per_session: int,
+    max_queued_per_session: int,
+    compute_price: float,
+    scheduling: Scheduling,
+    memory_limit: str,
+    cpu_limit: str,
+    shutdown_grace: str,
+    kill_grace: str,
+    lease: str,
+    sandbox_env: list[str] | None,
+    sandbox_root: Path | None,
+    allow_private_webhooks: bool,
+    webhook_timeout: str,
+    webhook_retry_schedule: str,
+    log_level: str,
+) -> dict[str, Any]:
+    """The settings of a node that runs tasks and sends webhooks: both commands take them."""
+    return {
+        "agent_modules": _modules(agents),
+        "concurrency": concurrency,
+        "max_running_per_session": max_running_per_session,
+        "max_queued_per_session": max_queued_per_session,
+        "compute_price": compute_price,
+        "scheduling": scheduling,
+        "memory_limit_mb": megabytes(memory_limit),
+        "cpu_limit_seconds": whole_seconds(cpu_limit),
+        "shutdown_grace_seconds": seconds(shutdown_grace),
+        "kill_grace_seconds": seconds(kill_grace),
+        "lease_seconds": seconds(lease),
+        "sandbox_env": tuple(sandbox_env or ()),
+        "sandbox_root": sandbox_root,
+        "allow_private_webhooks": allow_private_webhooks,
+        "webhook_timeout_seconds": positive_seconds(webhook_timeout),
+        "webhook_retry_schedule": schedule(webhook_retry_schedule),
+        "log_level": log_level.lower(),
+    }
 
 
 def _modules(agents: str | None) -> tuple[str, ...]:
