@@ -64,9 +64,17 @@ def forbid_inspection() -> None:
         log.debug("could not mark the server non-dumpable", exc_info=True)
 
 
+def log_tasks() -> None:
+    """On SIGUSR1: log what every asyncio task of the node is waiting on (for a stuck node)."""
+    for task in asyncio.all_tasks():
+        frames = "".join(f"\n    {f.f_code.co_filename}:{f.f_lineno}" for f in task.get_stack())
+        log.warning("task %s%s", task.get_name(), frames)
+
+
 async def run_node(config: NodeConfig, announce: Announce) -> None:
     """Serve until SIGINT or SIGTERM. Raises ``StartupError`` if the node cannot start."""
     forbid_inspection()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
     sock = bind(config.host, config.port) if config.run_api else None
     node = Node(config, announce)
     try:

@@ -59,6 +59,7 @@ RESCUE_BATCH = 500  # lost tasks handled per transaction; the next round takes t
 SAFETY_SWEEP_SECONDS = 1.0  # a missed wake-up costs at most this much latency, never a task
 PROGRESS_FLUSH_SECONDS = 0.1  # at most ten progress writes a second per task
 BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend the budget
+DRAIN_KILL_WAIT_SECONDS = 10.0  # after the grace, killed sandboxes must be gone by then
 SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
 
 # --- PostgreSQL -----------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class Sandbox:
 
     def __init__(
         self,
+        pool: SandboxPool,
         task_id: str,
         spawned: asyncio.Future[int],
         reader: asyncio.StreamReader,
@@ -75,6 +76,7 @@ class Sandbox:
         exited: asyncio.Future[ExitStatus],
         grace_seconds: float,
     ) -> None:
+        self._pool = pool
         self.task_id = task_id
         self.spawned = spawned
         self.reader = reader
@@ -92,9 +94,8 @@ class Sandbox:
         if self.exited.done():
             return  # never signal a group id that may have been given to someone else
         pid = self.pid
-        if pid is None:  # not handed over yet: signal it as soon as it is
-            if not self.spawned.done():
-                self.spawned.add_done_callback(lambda _: self.signal_group(signum))
+        if pid is None:  # the zygote has not said which process it is: it signals it itself
+            self._pool.signal_task(self.task_id, signum)
             return
         try:
             os.killpg(pid, signum)
@@ -270,7 +271,19 @@ class SandboxPool:
             raise
         finally:
             theirs.close()
-        return Sandbox(task_id, spawned, reader, writer, exited, self.settings.kill_grace_seconds)
+        return Sandbox(
+            self, task_id, spawned, reader, writer, exited, self.settings.kill_grace_seconds
+        )
+
+    def signal_task(self, task_id: str, signum: int) -> None:
+        """Ask the zygote to signal the sandbox of ``task_id`` (whose pid we may not know)."""
+        control = self._control
+        if control is None:
+            return
+        try:
+            control.send(protocol.encode({"t": "kill", "task_id": task_id, "signal": signum}))
+        except OSError:  # a full queue (rare: see _in_flight) or a gone zygote
+            log.warning("could not ask the zygote to signal the sandbox of %s", task_id)
 
     async def _send_with_fd(self, control: socket.socket, data: bytes, fd: int) -> None:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]

@@ -111,10 +111,21 @@ class Zygote:
         message = json.loads(data)
         if message.get("t") == "spawn" and len(fds) == 1:
             self._spawn(message, fds[0])
-        else:
-            for fd in fds:
-                os.close(fd)
+            return True
+        for fd in fds:
+            os.close(fd)
+        if message.get("t") == "kill":
+            self._kill(message["task_id"], int(message["signal"]))
         return True
+
+    def _kill(self, task_id: str, signum: int) -> None:
+        """Signal a task's process group: the server's way when it does not know the pid."""
+        for pid, running in self.children.items():
+            if running.task_id == task_id:
+                try:
+                    os.killpg(pid, signum)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _fork_spare(self) -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

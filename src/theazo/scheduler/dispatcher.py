@@ -141,5 +141,8 @@ class Dispatcher:
                 f"the node running this task shut down; it did not end within {grace_seconds:g}s",
             )
             await asyncio.gather(*(run.stop_with(outcome) for run in list(self.runs.values())))
-            await self._all_done.wait()
+            try:  # their sandboxes get SIGTERM, then SIGKILL: this cannot take long
+                await asyncio.wait_for(self._all_done.wait(), defaults.DRAIN_KILL_WAIT_SECONDS)
+            except TimeoutError:  # the pool's close kills whatever is left
+                log.error("tasks still running at shutdown: %s", ", ".join(self.runs))
         await self.store.remove_worker(self.worker_id)
