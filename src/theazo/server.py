@@ -115,6 +115,9 @@ async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> No
             access_log=False,
             timeout_graceful_shutdown=int(defaults.GRACEFUL_HTTP_SHUTDOWN_SECONDS) or 1,
             server_header=False,
+            # Longer than clients keep idle connections (httpx: 5 s), so a client never sends
+            # on a connection the server is closing at that very moment.
+            timeout_keep_alive=int(defaults.HTTP_KEEP_ALIVE_SECONDS),
             lifespan="on",
             backlog=2048,
         ),

@@ -12,11 +12,13 @@ PORT = 8321  # an unassigned port, so `theazo serve` starts without a flag on mo
 MAX_BODY_BYTES = 1 * 1024 * 1024  # one task's request; inputs are instructions, not datasets
 MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # a batch of 1,000 tasks with modest inputs
 MAX_BATCH_TASKS = 1_000  # SPEC §3: up to 1,000 submits at once
+QUEUE_POSITION_CAP = 10_000  # positions are exact up to here; further back reads "10,000"
 LIST_DEFAULT_LIMIT = 50  # one screen of a dashboard
 LIST_MAX_LIMIT = 500  # bounds the work of one list request
 MAX_WAIT_SECONDS = 60.0  # below the idle time-out of common proxies; the SDK loops for more
 DEFAULT_WAIT_SECONDS = 5.0  # a wait without ?timeout= is short: clients that want more say so
 AUTH_CACHE_ENTRIES = 10_000  # hashed keys remembered per node; far more than live keys
+HTTP_KEEP_ALIVE_SECONDS = 30.0  # above clients' idle expiry (httpx 5 s): they close first
 GRACEFUL_HTTP_SHUTDOWN_SECONDS = 1.0  # long polls are cut at shutdown; clients retry them
 
 CLI_REFRESH_SECONDS = 0.5  # `theazo submit --wait` redraws its bar at least this often

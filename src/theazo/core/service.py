@@ -70,6 +70,7 @@ class TaskService:
         self.settings = settings or ServiceSettings()
         self._key_cache: dict[str, str] = {}
         self._releasing = False
+        self._reads: dict[tuple[int, str, str, str], asyncio.Future[Task]] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
 
     # --- auth ------------------------------------------------------------------------------
@@ -220,17 +221,37 @@ class TaskService:
         """Hold until the task is terminal or the (capped) timeout passes; then the task."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds
-        while True:
-            waiter = self.store.events.finish_waiter(task_id)  # before the read: see EventHub
-            try:
-                task = await self.store.get_task(project_id, session_id, task_id)
+        events = self.store.events
+        waiter = events.finish_waiter(task_id)  # before the first read: see EventHub
+        try:
+            task = await self.store.get_task(project_id, session_id, task_id)
+            while not task.status.is_terminal and not self._releasing:
                 remaining = deadline - loop.time()
-                if task.status.is_terminal or remaining <= 0 or self._releasing:
-                    return await self._with_position(task)
-                # Woken by the end of the task, or by a resync after lost notifications.
+                if remaining <= 0:
+                    break
                 await asyncio.wait({waiter}, timeout=remaining)
-            finally:
-                self.store.events.drop_waiter(task_id, waiter)
+                if not waiter.done():  # the timeout: answer with the task as it is now
+                    task = await self.store.get_task(project_id, session_id, task_id)
+                    break
+                firing = waiter.result()
+                waiter = events.finish_waiter(task_id)  # again before reading
+                task = await self._read_after(firing, project_id, session_id, task_id)
+        finally:
+            events.drop_waiter(task_id, waiter)
+        return await self._with_position(task)
+
+    async def _read_after(
+        self, firing: int, project_id: str, session_id: str, task_id: str
+    ) -> Task:
+        """Read a task once for all the waiters one firing woke: a read begun after that
+        firing shows what it announced. (A thousand waits on one task cost one read.)"""
+        key = (firing, project_id, session_id, task_id)
+        shared = self._reads.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self.store.get_task(project_id, session_id, task_id))
+            self._reads[key] = shared
+            shared.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(shared)
 
     def release_waiters(self) -> None:
         """The node is stopping: answer every held wait now, with its task as it is."""

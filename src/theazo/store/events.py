@@ -17,7 +17,8 @@ TaskListener = Callable[[str], None]  # task_id
 
 class EventHub:
     def __init__(self) -> None:
-        self._finish_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._finish_waiters: dict[str, set[asyncio.Future[int]]] = {}
+        self._firings = 0  # a waiter learns which firing woke it (see TaskService.wait)
         self._work_listeners: list[WorkListener] = []
         self._cancel_listeners: list[CancelListener] = []
         self._finished_listeners: list[TaskListener] = []
@@ -36,17 +37,18 @@ class EventHub:
     def on_delivery_ready(self, listener: WorkListener) -> None:
         self._delivery_listeners.append(listener)
 
-    def finish_waiter(self, task_id: str) -> asyncio.Future[None]:
-        """A future resolved when the task reaches a terminal state.
+    def finish_waiter(self, task_id: str) -> asyncio.Future[int]:
+        """A future resolved, with the number of the firing, when the task reaches a terminal
+        state (or when every waiter must read its task again).
 
         Register it *before* reading the task, then await it only if the read showed a
         non-terminal state; that order cannot miss a transition in between.
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._finish_waiters.setdefault(task_id, set()).add(future)
         return future
 
-    def drop_waiter(self, task_id: str, future: asyncio.Future[None]) -> None:
+    def drop_waiter(self, task_id: str, future: asyncio.Future[int]) -> None:
         waiters = self._finish_waiters.get(task_id)
         if waiters is not None:
             waiters.discard(future)
@@ -73,14 +75,16 @@ class EventHub:
     def resync_waiters(self) -> None:
         """Wake every waiter to read its task again: notifications may have been lost."""
         waiters, self._finish_waiters = self._finish_waiters, {}
+        self._firings += 1
         for futures in waiters.values():
             for future in futures:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(self._firings)
 
     def task_finished(self, task_id: str) -> None:
+        self._firings += 1
         for future in self._finish_waiters.pop(task_id, ()):
             if not future.done():
-                future.set_result(None)
+                future.set_result(self._firings)
         for listener in self._finished_listeners:
             listener(task_id)

@@ -307,7 +307,11 @@ class SQLStore(Store, abc.ABC):
 
     async def queue_position(self, task: Task) -> int:
         row = await self._one(
-            "queue_position", priority=int(task.priority), fair_key=task.fair_key, id=task.id
+            "queue_position",
+            priority=int(task.priority),
+            fair_key=task.fair_key,
+            id=task.id,
+            cap=defaults.QUEUE_POSITION_CAP,
         )
         assert row is not None
         count: int = row["count"]
@@ -382,8 +386,7 @@ class SQLStore(Store, abc.ABC):
             per_session: dict[str, int] = {}
             for task in started:
                 per_session[task.session_id] = per_session.get(task.session_id, 0) + 1
-            for session_id, count in sorted(per_session.items()):
-                await self._one("count_started", session_id=session_id, count=count)
+            await self._one("count_started", started=JsonValue(per_session))
             for task in started:
                 await self._announce(task, webhook_events.STARTED)
         order = {internal_id: position for position, internal_id in enumerate(chosen)}

@@ -106,8 +106,13 @@ ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: queue_position
-SELECT count(*) AS count FROM tasks
-WHERE status = 'queued' AND (priority, fair_key, id) < (%(priority)s, %(fair_key)s, %(id)s);
+-- Counting costs one index step per task ahead, so it stops at :cap (the answer is then
+-- "at least cap"): a position deep in a long backlog is not worth a long count.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM tasks
+    WHERE status = 'queued' AND (priority, fair_key, id) < (%(priority)s, %(fair_key)s, %(id)s)
+    LIMIT %(cap)s
+) AS ahead;
 
 -- name: cancel_queued
 UPDATE tasks SET status = 'cancelled', finished_at = %(now)s
@@ -160,9 +165,12 @@ WHERE id = ANY(%(ids)s) AND status = 'queued'
 RETURNING *;
 
 -- name: count_started
+-- %(started)s is a JSON object: session id → how many of its tasks just started.
 UPDATE sessions
-SET queued_count = queued_count - %(count)s, running_count = running_count + %(count)s
-WHERE session_id = %(session_id)s;
+SET queued_count = queued_count - started.value::int,
+    running_count = running_count + started.value::int
+FROM json_each_text(%(started)s) AS started
+WHERE sessions.session_id = started.key;
 
 -- name: running_attempt_for_update
 SELECT * FROM tasks

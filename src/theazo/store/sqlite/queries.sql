@@ -99,8 +99,13 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: queue_position
-SELECT count(*) AS count FROM tasks
-WHERE status = 'queued' AND (priority, fair_key, id) < (:priority, :fair_key, :id);
+-- Counting costs one index step per task ahead, so it stops at :cap (the answer is then
+-- "at least cap"): a position deep in a long backlog is not worth a long count.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM tasks
+    WHERE status = 'queued' AND (priority, fair_key, id) < (:priority, :fair_key, :id)
+    LIMIT :cap
+) AS ahead;
 
 -- name: cancel_queued
 UPDATE tasks SET status = 'cancelled', finished_at = :now
@@ -150,9 +155,11 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued'
 RETURNING *;
 
 -- name: count_started
+-- :started is a JSON object: session id → how many of its tasks just started.
 UPDATE sessions
-SET queued_count = queued_count - :count, running_count = running_count + :count
-WHERE session_id = :session_id;
+SET queued_count = queued_count - started.value, running_count = running_count + started.value
+FROM json_each(:started) AS started
+WHERE sessions.session_id = started.key;
 
 -- name: running_attempt_for_update
 SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status = 'running';
