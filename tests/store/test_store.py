@@ -267,3 +267,18 @@ async def test_keys_are_found_by_hash_only(store: Store) -> None:
     assert await store.project_for_key("a" * 64) == project
     assert await store.project_for_key("b" * 64) is None
     assert await store.count_api_keys() == 1
+
+
+async def test_a_batch_keeps_order_inputs_and_repeated_keys(store: Store) -> None:
+    project, sid = await _session(store)
+    inputs: list[Any] = [None, {"b": 1, "a": [1, 2.5, "x", None]}, "héllo ✓", [], 0, False]
+    batch = [new_task(payload=value) for value in inputs]
+    batch.insert(2, new_task(key="same", payload="first"))
+    batch.append(new_task(key="same", payload="second"))
+
+    tasks = await store.submit(project, sid, batch)
+
+    assert [t.input for t in tasks] == [*inputs[:2], "first", *inputs[2:], "first"]
+    assert tasks[2].task_id == tasks[-1].task_id
+    assert [t.id for t in tasks[:-1]] == sorted(t.id for t in tasks[:-1])
+    assert (await store.get_session(project, sid)).task_count == len(inputs) + 1

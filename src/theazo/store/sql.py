@@ -182,18 +182,28 @@ class SQLStore(Store, abc.ABC):
             session = await self._session_row(project_id, session_id, lock=True)
             results: list[Task | None] = []
             fresh: list[int] = []
+            first_with_key: dict[str, int] = {}  # a key repeated in one batch: its first task
             for index, new in enumerate(new_tasks):
                 existing = await self._existing_idempotent(session_id, new.idempotency_key)
                 results.append(existing)
-                if existing is None:
+                key = new.idempotency_key
+                if existing is None and (key is None or key not in first_with_key):
                     fresh.append(index)
+                    if key is not None:
+                        first_with_key[key] = index
             if fresh:
                 await self._check_admission(session, len(fresh), now)
                 keys = await self._assign_fair_keys(session_id, [new_tasks[i] for i in fresh])
-                for index, key in zip(fresh, keys, strict=True):
-                    results[index] = await self._insert_task(session, new_tasks[index], key, now)
+                inserted = await self._insert_tasks(
+                    session, [(new_tasks[i], key) for i, key in zip(fresh, keys, strict=True)], now
+                )
+                for index, task in zip(fresh, inserted, strict=True):
+                    results[index] = task
                 await self._one("count_submitted", session_id=session_id, count=len(fresh))
                 self._emit(Event.WORK)
+        for index, new in enumerate(new_tasks):
+            if results[index] is None and new.idempotency_key is not None:
+                results[index] = results[first_with_key[new.idempotency_key]]
         return [task for task in results if task is not None]
 
     async def _existing_idempotent(self, session_id: str, key: str | None) -> Task | None:
@@ -243,27 +253,37 @@ class SQLStore(Store, abc.ABC):
             keys[priority] = iter(assigned)
         return [next(keys[new.priority]) for new in new_tasks]
 
-    async def _insert_task(self, session: Row, new: NewTask, fair_key: int, now: datetime) -> Task:
-        row = await self._one(
-            "insert_task",
-            task_id=ids.new_task_id(),
+    async def _insert_tasks(
+        self, session: Row, new_tasks: Sequence[tuple[NewTask, int]], now: datetime
+    ) -> list[Task]:
+        """Insert tasks (each with its fair key) in one statement; returned in the same order."""
+        rows = [
+            {
+                "ord": position,
+                "task_id": ids.new_task_id(),
+                "agent": new.agent,
+                "priority": int(new.priority),
+                "fair_key": fair_key,
+                "input": new.input,
+                "webhook_url": new.webhook_url,
+                "webhook_events": list(new.webhook_events),
+                "metadata": new.metadata,
+                "timeout_ms": round(new.timeout_seconds * 1000),
+                "max_attempts": new.max_attempts,
+                "idempotency_key": new.idempotency_key,
+            }
+            for position, (new, fair_key) in enumerate(new_tasks)
+        ]
+        inserted = await self._all(
+            "insert_tasks",
+            rows=JsonValue(rows),
             project_id=session["project_id"],
             session_id=session["session_id"],
             user_id=session["user_id"],
-            agent=new.agent,
-            priority=int(new.priority),
-            fair_key=fair_key,
-            input=JsonValue(new.input),
-            webhook_url=new.webhook_url,
-            webhook_events=JsonValue(list(new.webhook_events)),
-            metadata=JsonValue(new.metadata),
-            timeout_ms=round(new.timeout_seconds * 1000),
-            max_attempts=new.max_attempts,
-            idempotency_key=new.idempotency_key,
             now=now,
         )
-        assert row is not None
-        return self._task(row)
+        order = {row["task_id"]: row["ord"] for row in rows}
+        return sorted((self._task(r) for r in inserted), key=lambda t: order[t.task_id])
 
     async def _task_row(
         self, project_id: str, session_id: str, task_id: str, *, lock: bool = False

@@ -65,16 +65,24 @@ DO UPDATE SET last_key = greatest(session_clocks.last_key, excluded.last_key);
 -- name: task_by_idempotency_key
 SELECT * FROM tasks WHERE session_id = %(session_id)s AND idempotency_key = %(idempotency_key)s;
 
--- name: insert_task
+-- name: insert_tasks
+-- %(rows)s is a JSON array of the new tasks (see SQLStore._insert_tasks): one statement a batch.
 INSERT INTO tasks (
     task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
     webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
     created_at
-) VALUES (
-    %(task_id)s, %(project_id)s, %(session_id)s, %(user_id)s, %(agent)s, 'queued', %(priority)s, %(fair_key)s,
-    %(input)s, %(webhook_url)s, %(webhook_events)s, %(metadata)s, %(timeout_ms)s, %(max_attempts)s,
-    %(idempotency_key)s, %(now)s
 )
+SELECT
+    r.task_id, %(project_id)s, %(session_id)s, %(user_id)s, r.agent, 'queued', r.priority,
+    r.fair_key, coalesce(r.input, 'null'::json), r.webhook_url, r.webhook_events, r.metadata,
+    r.timeout_ms,
+    r.max_attempts, r.idempotency_key, %(now)s
+FROM json_to_recordset(%(rows)s) AS r(
+    ord integer, task_id text, agent text, priority smallint, fair_key bigint, input json,
+    webhook_url text, webhook_events json, metadata json, timeout_ms bigint,
+    max_attempts integer, idempotency_key text
+)
+ORDER BY r.ord
 RETURNING *;
 
 -- name: count_submitted

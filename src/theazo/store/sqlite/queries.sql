@@ -59,16 +59,20 @@ ON CONFLICT (session_id, priority) DO UPDATE SET last_key = max(last_key, exclud
 -- name: task_by_idempotency_key
 SELECT * FROM tasks WHERE session_id = :session_id AND idempotency_key = :idempotency_key;
 
--- name: insert_task
+-- name: insert_tasks
+-- :rows is a JSON array of the new tasks (see SQLStore._insert_tasks): one statement a batch.
 INSERT INTO tasks (
     task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
     webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
     created_at
-) VALUES (
-    :task_id, :project_id, :session_id, :user_id, :agent, 'queued', :priority, :fair_key,
-    :input, :webhook_url, :webhook_events, :metadata, :timeout_ms, :max_attempts,
-    :idempotency_key, :now
 )
+SELECT
+    value ->> '$.task_id', :project_id, :session_id, :user_id, value ->> '$.agent', 'queued',
+    value ->> '$.priority', value ->> '$.fair_key', value -> '$.input',
+    value ->> '$.webhook_url', value -> '$.webhook_events', value -> '$.metadata',
+    value ->> '$.timeout_ms', value ->> '$.max_attempts', value ->> '$.idempotency_key', :now
+FROM json_each(:rows)
+ORDER BY key
 RETURNING *;
 
 -- name: count_submitted
