@@ -1,0 +1,250 @@
+"""The store's claim, measured in-process through ``theazo.store`` (no server, no HTTP):
+how it scales with the finished tasks in the table, and what fair share costs over FIFO."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from bench.common import (
+    WARMUP,
+    Bench,
+    Figure,
+    Result,
+    Sizes,
+    Target,
+    is_postgres,
+    p50_p99,
+    percentile,
+    ratio,
+)
+from theazo.core.models import Limits, NewTask
+from theazo.core.states import Priority, Scheduling
+from theazo.store import Store, StoreSettings, create_store, sqlite_path
+
+WORKER = "bench-worker"
+SUBMIT_CHUNK = 100  # fair_claims: tasks per store.submit, the sessions taking turns
+# No session limit gets in the way: what is measured is the claim's own work.
+UNLIMITED = Limits(max_running=1_000_000, max_queued=100_000_000, budget=None)
+NOOP = NewTask(
+    agent="noop", input=None, priority=Priority.NORMAL, timeout_seconds=3600.0, max_attempts=1
+)
+
+# Finished tasks written straight into the table, in one statement each: the columns a
+# completed task has (see store/*/schema.sql), all in the measured session, whose fair-share
+# clock is moved past them as if it had submitted them; then fresh planner statistics.
+FILL_SQLITE = (
+    """INSERT INTO tasks (task_id, project_id, session_id, user_id, agent, status, priority,
+        fair_key, input, output, timeout_ms, attempt, created_at, started_at, finished_at,
+        worker_id)
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
+    SELECT 'task_fill' || i, :project_id, :session_id, :user_id, 'noop', 'completed',
+        :priority, i, 'null', 'null', 3600000, 1, :now, :now, :now, 'bench-history'
+    FROM n""",
+    "INSERT INTO session_clocks (session_id, priority, last_key) "
+    "VALUES (:session_id, :priority, :count)",
+    "UPDATE sessions SET task_count = task_count + :count WHERE session_id = :session_id",
+    "ANALYZE",
+)
+FILL_POSTGRES = (
+    """INSERT INTO tasks (task_id, project_id, session_id, user_id, agent, status, priority,
+        fair_key, input, output, timeout_ms, attempt, created_at, started_at, finished_at,
+        worker_id)
+    SELECT 'task_fill' || i, %(project_id)s, %(session_id)s, %(user_id)s, 'noop', 'completed',
+        %(priority)s, i, 'null', 'null', 3600000, 1, now(), now(), now(), 'bench-history'
+    FROM generate_series(1, %(count)s) AS i""",
+    "INSERT INTO session_clocks (session_id, priority, last_key) "
+    "VALUES (%(session_id)s, %(priority)s, %(count)s)",
+    "UPDATE sessions SET task_count = task_count + %(count)s WHERE session_id = %(session_id)s",
+    "ANALYZE tasks, sessions, session_clocks",
+)
+
+
+@contextlib.asynccontextmanager
+async def opened_store(url: str, scheduling: Scheduling = Scheduling.FAIR) -> AsyncIterator[Store]:
+    store = create_store(url, StoreSettings(default_limits=UNLIMITED, scheduling=scheduling))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def fill(url: str, params: dict[str, Any]) -> float:
+    """Run the FILL statements on their own connection; how long they took."""
+    start = time.perf_counter()
+    if is_postgres(url):
+        import psycopg
+
+        with psycopg.connect(url) as conn:  # one transaction, committed on the way out
+            for statement in FILL_POSTGRES:
+                conn.execute(statement, params)
+    else:
+        db = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in FILL_SQLITE:
+                db.execute(statement, {**params, "now": time.time_ns() // 1000})
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    return time.perf_counter() - start
+
+
+async def timed_claims(
+    store: Store, size: int, wanted: int, claimed: Counter[str] | None = None
+) -> list[float]:
+    """Claims of ``size`` until ``wanted`` tasks were claimed, after WARMUP untimed ones; the
+    seconds each timed claim took (its tasks counted by session in ``claimed``)."""
+    for _ in range(WARMUP):
+        await store.claim(WORKER, size)
+    seconds: list[float] = []
+    taken = 0
+    while taken < wanted:
+        start = time.perf_counter()
+        started = await store.claim(WORKER, size)
+        seconds.append(time.perf_counter() - start)
+        if not started:
+            raise RuntimeError(f"a claim found nothing after {taken} of {wanted} tasks")
+        taken += len(started)
+        if claimed is not None:
+            claimed.update(claim.task.session_id for claim in started)
+    return seconds
+
+
+def measure_claim_scale(bench: Bench) -> Result:
+    """The store's claim with 1,000 and with 1,000,000 finished tasks in the table.
+
+    In-process, on the ``--database`` backend (a fresh database for each ``--claim-finished``
+    count K): ``create_store`` + ``open``, a project and one session through the store's API
+    (session limits out of the way); the store closed; K completed tasks of that session
+    written by one ``INSERT … SELECT`` (FILL_SQLITE / FILL_POSTGRES), then ANALYZE; the store
+    opened again. Then WARMUP + ``--claim-samples`` tasks submitted one at a time
+    (``store.submit``, each timed), then as many claims of 1 (``store.claim``); the first
+    WARMUP of each are not counted. Each claim timed from the call to its return: one
+    transaction that picks the task, starts it and counts it in its session.
+    """
+    result = Result("claim_scale")
+    samples = bench.sizes.claim_samples
+    runs: dict[int, tuple[list[float], list[float]]] = {}
+    for finished in bench.sizes.claim_finished:
+        with bench.fresh_database(f"claim_scale_{finished}") as url:
+            submits, claims, filling = asyncio.run(claim_run(url, finished, samples))
+        runs[finished] = submits, claims
+        result.figures += p50_p99(f"claim, {finished:,} finished", claims)
+        result.figures += p50_p99(f"submit, {finished:,} finished", submits)
+        result.notes.append(f"{finished:,} finished tasks written and analysed in {filling:.1f} s")
+    fewest, most = min(runs), max(runs)
+    if fewest != most:
+        for q in (50, 99):
+            result.figures.append(
+                Figure(
+                    f"claim p{q}, {most:,} / {fewest:,} finished",
+                    ratio(percentile(runs[most][1], q), percentile(runs[fewest][1], q)),
+                    "x",
+                    Target(1.2, "< 1.2x (flat within 20%)") if q == 50 else None,
+                )
+            )
+    result.notes.append(
+        f"{samples} timed claims of 1 and submits of 1 per count (after {WARMUP} warm-up ones), "
+        "in the benchmark process, all finished tasks in the measured session"
+    )
+    return result
+
+
+async def claim_run(
+    url: str, finished: int, samples: int
+) -> tuple[list[float], list[float], float]:
+    """Seconds per submit and per claim with ``finished`` tasks in the table; fill seconds."""
+    async with opened_store(url) as store:
+        project_id = await store.create_project()
+        session = await store.session_for_user(project_id, "bench_user")
+    params = {
+        "project_id": project_id,
+        "session_id": session.session_id,
+        "user_id": session.user_id,
+        "priority": int(Priority.NORMAL),
+        "count": finished,
+    }
+    filling = fill(url, params)
+    async with opened_store(url) as store:  # a fresh connection plans with the new statistics
+        await store.register_worker(WORKER, "bench", os.getpid())
+        submits = []
+        for _ in range(WARMUP + samples):
+            start = time.perf_counter()
+            await store.submit(project_id, session.session_id, [NOOP])
+            submits.append(time.perf_counter() - start)
+        claims = await timed_claims(store, 1, samples)
+    return submits[WARMUP:], claims, filling
+
+
+def measure_fair_claims(bench: Bench) -> Result:
+    """The store's claim under fair share and under FIFO, with a deep queue of many sessions.
+
+    In-process, on the ``--database`` backend; for each policy a fresh database and a store
+    with ``StoreSettings(scheduling=…)`` (session limits out of the way). ``--fair-sessions``
+    sessions each submit ``--fair-queued`` ``noop`` tasks through ``store.submit``, in chunks
+    of SUBMIT_CHUNK, the sessions taking turns (so under fair share their keys interleave and
+    consecutive claims take from different sessions; under FIFO a claim takes a run of one
+    session's tasks). Then, after WARMUP untimed claims, claims of ``--fair-claim-size`` until
+    ``--fair-claimed`` tasks are claimed, each timed from the call to its return.
+    """
+    result = Result("fair_claims")
+    sizes = bench.sizes
+    policies: dict[Scheduling, list[float]] = {}
+    for policy in (Scheduling.FAIR, Scheduling.FIFO):
+        with bench.fresh_database(f"fair_claims_{policy.value}") as url:
+            seconds, claimed, submitting = asyncio.run(fair_run(url, policy, sizes))
+        policies[policy] = seconds
+        result.figures += p50_p99(f"{policy.value} claim of {sizes.fair_claim_size}", seconds)
+        per_session = sorted(claimed.values())
+        result.notes.append(
+            f"{policy.value}: {sizes.fair_sessions} x {sizes.fair_queued} tasks submitted in "
+            f"{submitting:.1f} s; {len(seconds)} timed claims took {sum(per_session)} tasks "
+            f"from {len(per_session)} sessions ({per_session[0]}-{per_session[-1]} each)"
+        )
+    fair, fifo = policies[Scheduling.FAIR], policies[Scheduling.FIFO]
+    for q in (50, 99):
+        result.figures.append(
+            Figure(
+                f"fair / fifo p{q}",
+                ratio(percentile(fair, q), percentile(fifo, q)),
+                "x",
+                Target(1.5, "< 1.5x") if q == 50 else None,
+            )
+        )
+    return result
+
+
+async def fair_run(
+    url: str, policy: Scheduling, sizes: Sizes
+) -> tuple[list[float], Counter[str], float]:
+    """Seconds per timed claim, the claimed tasks per session, and the submitting time."""
+    async with opened_store(url, policy) as store:
+        project_id = await store.create_project()
+        sessions = [
+            (await store.session_for_user(project_id, f"bench_user_{i}")).session_id
+            for i in range(sizes.fair_sessions)
+        ]
+        start = time.perf_counter()
+        await submit_in_turns(store, project_id, sessions, sizes.fair_queued)
+        submitting = time.perf_counter() - start
+        await store.register_worker(WORKER, "bench", os.getpid())
+        claimed: Counter[str] = Counter()
+        seconds = await timed_claims(store, sizes.fair_claim_size, sizes.fair_claimed, claimed)
+    return seconds, claimed, submitting
+
+
+async def submit_in_turns(
+    store: Store, project_id: str, sessions: Sequence[str], per_session: int
+) -> None:
+    for offset in range(0, per_session, SUBMIT_CHUNK):
+        chunk = [NOOP] * min(SUBMIT_CHUNK, per_session - offset)
+        for session_id in sessions:
+            await store.submit(project_id, session_id, chunk)

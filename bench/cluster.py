@@ -1,0 +1,142 @@
+"""Scale-out: one API node and 1, 2, 4 … worker nodes sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+from bench.common import (
+    START_TIMEOUT_SECONDS,
+    UNLIMITED_QUEUE,
+    Bench,
+    Figure,
+    Node,
+    Result,
+    Server,
+    Target,
+    open_sessions,
+    outcome_notes,
+    ratio,
+    server_span,
+    submit_batches,
+    wait_all,
+)
+
+TASKS = 400
+NODE_CONCURRENCY = 4  # each worker node's --concurrency
+TASK_SECONDS = 0.05  # what each `sleep` task sleeps
+MAX_RUNNING = 1_000  # the session's limit: far above what the nodes can run at once
+WAITERS = 512  # long polls open at once
+NODE_OPTIONS = ("--max-running-per-session", str(MAX_RUNNING), *UNLIMITED_QUEUE)
+
+
+def measure_cluster(bench: Bench) -> Result:
+    """End-to-end throughput of ``sleep`` tasks with 1, 2, 4 worker nodes (``--cluster-nodes``).
+
+    PostgreSQL only. For each node count, on a fresh schema: one API node (``theazo serve
+    --no-workers``) and that many worker nodes (``theazo worker --concurrency 4``), all with
+    ``--max-running-per-session 1000``; ready once every worker is in the ``workers`` table.
+    One session, its ``maxRunning`` set to 1,000 (PATCH). Warm-up: 4 tasks per node, waited
+    for. Then ``--tasks`` (TASKS by default) ``sleep`` tasks of TASK_SECONDS submitted in
+    batches of 1,000 (``POST …/tasks/batch``), then an SDK ``wait`` on each, at most WAITERS
+    open at once. Tasks/s: from just before the first batch is sent to the moment the last
+    wait has answered (client clock). The ceiling is nodes * 4 / TASK_SECONDS tasks/s.
+    """
+    result = Result("cluster")
+    if not bench.on_postgres:
+        result.notes.append(
+            "skipped: worker nodes share a PostgreSQL database (--database postgresql://…); "
+            "on SQLite one `theazo serve` is the only node"
+        )
+        return result
+    count = bench.count(TASKS)
+    rates: dict[int, float] = {}
+    for nodes in bench.sizes.cluster_nodes:
+        rates[nodes] = run_cluster(bench, nodes, count, result)
+        plural = "s" if nodes > 1 else ""
+        result.figures.append(Figure(f"{nodes} worker node{plural}", rates[nodes], "tasks/s"))
+    for nodes, rate in rates.items():
+        if nodes != 1 and 1 in rates:
+            target = Target(1.6, "≥ 1.6x", at_least=True) if nodes == 2 else None
+            result.figures.append(
+                Figure(f"{nodes} nodes / 1 node", ratio(rate, rates[1]), "x", target)
+            )
+    return result
+
+
+def run_cluster(bench: Bench, nodes: int, count: int, result: Result) -> float:
+    """One run with ``nodes`` worker nodes; its tasks/s (notes go to ``result``)."""
+    name = f"cluster{nodes}"
+    with bench.fresh_database(name) as url, contextlib.ExitStack() as stack:
+        server = stack.enter_context(
+            bench.server(name, workers=False, options=NODE_OPTIONS, database=url)
+        )
+        workers = [
+            stack.enter_context(
+                bench.worker(f"{name}-{i}", url, concurrency=NODE_CONCURRENCY, options=NODE_OPTIONS)
+            )
+            for i in range(nodes)
+        ]
+        wait_registered(url, workers)
+        rate, note = asyncio.run(drive(server, nodes, count))
+        result.notes.append(f"{nodes} node{'s' if nodes > 1 else ''}: {note}")
+        spread = tasks_per_worker(url)
+        result.notes.append(f"{nodes} node{'s' if nodes > 1 else ''}: tasks run per node {spread}")
+    return rate
+
+
+async def drive(server: Server, nodes: int, count: int) -> tuple[float, str]:
+    async with server.client(WAITERS + 8) as client:
+        (session,) = await open_sessions(client, 1)
+        await session.update_limits(max_running=MAX_RUNNING)
+        body = {"agent": "sleep", "input": {"seconds": TASK_SECONDS}}
+        warmup = await submit_batches([session], [body] * (nodes * NODE_CONCURRENCY))
+        await wait_all(session, warmup, WAITERS)
+        start = time.perf_counter()
+        tasks = await submit_batches([session], [body] * count)
+        submitted = time.perf_counter()
+        answers = await wait_all(session, tasks, WAITERS)
+        end = max(moment for _, moment in answers)
+    done = [task for task, _ in answers]
+    rate = len(done) / (end - start)
+    ceiling = nodes * NODE_CONCURRENCY / TASK_SECONDS
+    note = (
+        f"{len(done)} tasks of {TASK_SECONDS:g} s, all submitted after {submitted - start:.2f} s, "
+        f"last answer after {end - start:.2f} s ({rate:.1f} tasks/s, {rate / ceiling:.0%} of the "
+        f"ceiling of {ceiling:.0f}); by server timestamps (first createdAt to last completedAt) "
+        f"{len(done) / server_span(done):.1f} tasks/s"
+    )
+    problems = outcome_notes(done)
+    return rate, "; ".join([note, *problems])
+
+
+def wait_registered(url: str, workers: Sequence[Node]) -> None:
+    """Until every worker node has registered in the ``workers`` table (its store is open and
+    its sandboxes' zygote started)."""
+    import psycopg
+
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            for worker in workers:
+                worker.check_alive("worker node, at start")
+            row = conn.execute("SELECT count(*) FROM workers").fetchone()
+            if row is not None and row[0] >= len(workers):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {row} of {len(workers)} worker nodes registered")
+            time.sleep(0.05)
+
+
+def tasks_per_worker(url: str) -> list[int]:
+    """How many tasks each node ran (warm-up included), most first."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM tasks WHERE worker_id IS NOT NULL GROUP BY worker_id "
+            "ORDER BY 1 DESC"
+        ).fetchall()
+    return [row[0] for row in rows]
