@@ -53,9 +53,25 @@ def _openapi_with_agents(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
+        _declare_bearer_keys(schema)
         service = getattr(app.state, "service", None)
         if service is not None:
             agent = schema["components"]["schemas"]["SubmitBody"]["properties"]["agent"]
             agent["enum"] = sorted(service.catalogue())
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare_bearer_keys(schema: dict[str, Any]) -> None:
+    """Every /v1 operation takes an API key as a bearer token."""
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: th_live_… or th_test_…",
+        }
+    }
+    for path, operations in schema["paths"].items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
