@@ -278,17 +278,30 @@ async def wait_task(
 
 
 async def _unless_disconnected(request: Request, wait: Awaitable[Task]) -> Task | None:
-    """The wait's task, or None if the client left first (then stop holding it for nobody)."""
-    waiting = asyncio.ensure_future(wait)
-    gone = asyncio.ensure_future(_until_disconnected(request))
+    """The wait's task, or None if the client left first (then stop holding it for nobody).
+
+    The wait runs in the request's own task; one small watcher cancels it if the client goes
+    (a task per held wait is memory: ten thousand waits are ten thousand of them)."""
+    handler = asyncio.current_task()
+    assert handler is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        await _until_disconnected(request)
+        left = True
+        handler.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return await wait
+    except asyncio.CancelledError:
+        if left:
+            handler.uncancel()  # our own cancel, handled: the request may still be answered
+            return None
+        raise
     finally:
-        gone.cancel()
-    if not waiting.done():
-        waiting.cancel()
-        return None
-    return waiting.result()
+        watcher.cancel()
 
 
 async def _until_disconnected(request: Request) -> None:

@@ -49,7 +49,7 @@ MICROS_PER_MINOR_UNIT = 1_000_000  # costs are summed exactly in millionths of a
 # --- Scheduler ------------------------------------------------------------------------------
 CONCURRENCY = 8  # sandboxes per node; agents mostly wait on I/O, so more than the core count
 SCHEDULING = "fair"  # sessions take turns; "fifo" is strict global submission order
-CLAIM_SCAN_FACTOR = 4  # a claim looks at this many candidates per free slot to skip full sessions
+CLAIM_SCAN_FACTOR = 2  # candidates a claim reads per free slot; widened when sessions are full
 CLAIM_MAX_SCAN = 4096  # the widest a claim's candidate window grows in one transaction
 LEASE_SECONDS = 25.0  # a node silent this long has lost its tasks; found within 30 s in all
 HEARTBEAT_FRACTION = 0.1  # a node renews its leases ten times per lease: one late beat is fine

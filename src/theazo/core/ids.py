@@ -7,22 +7,25 @@ import hmac
 import secrets
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ID_BYTES = 16  # 128 bits: unguessable, and no collision in any realistic lifetime
+_ID_CHARS = 22  # 22 base62 characters: 131 random bits, unguessable, never colliding
+# A random byte below 248 (4 times 62) maps to a base62 character uniformly; others are dropped.
+_KEEP = bytes(range(248, 256))
+_TO_BASE62 = bytes.maketrans(bytes(range(248)), (_BASE62 * 4).encode())
 KEY_PREFIXES = ("th_live_", "th_test_")
 _KEY_MIN_RANDOM_CHARS = 32
 
 
-def _base62(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, rest = divmod(number, 62)
-        digits.append(_BASE62[rest])
-    return "".join(reversed(digits)) or "0"
+def random_base62(length: int) -> str:
+    """``length`` uniformly random base62 characters (rejection sampling over random bytes,
+    two C calls instead of a Python loop per character)."""
+    chars = b""
+    while len(chars) < length:
+        chars += secrets.token_bytes(length + 8).translate(_TO_BASE62, _KEEP)
+    return chars[:length].decode()
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{_base62(secrets.token_bytes(_ID_BYTES))}"
+    return f"{prefix}_{random_base62(_ID_CHARS)}"
 
 
 def new_task_id() -> str:

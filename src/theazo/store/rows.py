@@ -25,7 +25,15 @@ JsonOf = Callable[[Any], Any]
 
 
 def _loads_text(value: Any) -> Any:
-    return None if value is None else json.loads(value)
+    if value is None or value == "null":
+        return None
+    if value == "{}":  # the metadata most tasks carry: no need to parse it
+        return {}
+    return json.loads(value)
+
+
+_STATUSES = {status.value: status for status in TaskStatus}
+_PRIORITIES = {int(priority): priority for priority in Priority}
 
 
 def task_from_row(row: Row, time_of: TimeOf, json_of: JsonOf = _loads_text) -> Task:
@@ -41,8 +49,8 @@ def task_from_row(row: Row, time_of: TimeOf, json_of: JsonOf = _loads_text) -> T
         session_id=row["session_id"],
         user_id=row["user_id"],
         agent=row["agent"],
-        status=TaskStatus(row["status"]),
-        priority=Priority(row["priority"]),
+        status=_STATUSES[row["status"]],
+        priority=_PRIORITIES[row["priority"]],
         input=json_of(row["input"]),
         progress=row["progress"],
         message=row["message"],

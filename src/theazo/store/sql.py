@@ -282,8 +282,13 @@ class SQLStore(Store, abc.ABC):
             user_id=session["user_id"],
             now=now,
         )
-        order = {row["task_id"]: row["ord"] for row in rows}
-        return sorted((self._task(r) for r in inserted), key=lambda t: order[t.task_id])
+        internal_ids = {row["task_id"]: row["id"] for row in inserted}
+        # The rows hold nothing we did not just write but their ids: build the records here
+        # rather than read a thousand JSON inputs back.
+        return [
+            _queued_task(session, new, row["task_id"], internal_ids[row["task_id"]], key, now)
+            for row, (new, key) in zip(rows, new_tasks, strict=True)
+        ]
 
     async def _task_row(
         self, project_id: str, session_id: str, task_id: str, *, lock: bool = False
@@ -703,6 +708,42 @@ class SQLStore(Store, abc.ABC):
 
     def _delivery(self, row: Row, history: tuple[DeliveryAttempt, ...] = ()) -> Delivery:
         return rows.delivery_from_row(row, self._time, self._json, history)
+
+
+def _queued_task(
+    session: Row, new: NewTask, task_id: str, internal_id: int, fair_key: int, now: datetime
+) -> Task:
+    """The record of a task just inserted, as the database holds it."""
+    return Task(
+        id=internal_id,
+        task_id=task_id,
+        project_id=session["project_id"],
+        session_id=session["session_id"],
+        user_id=session["user_id"],
+        agent=new.agent,
+        status=TaskStatus.QUEUED,
+        priority=new.priority,
+        input=new.input,
+        progress=None,
+        message=None,
+        output=None,
+        error=None,
+        compute_micros=0,
+        charged_micros=0,
+        compute_price_micros=0,
+        webhook_url=new.webhook_url,
+        webhook_events=tuple(new.webhook_events),
+        metadata=dict(new.metadata),
+        timeout_seconds=round(new.timeout_seconds * 1000) / 1000,
+        attempt=0,
+        max_attempts=new.max_attempts,
+        idempotency_key=new.idempotency_key,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        worker_id=None,
+        fair_key=fair_key,
+    )
 
 
 def fire(store: Store, pending: Sequence[tuple[str, str | None]]) -> None:

@@ -83,7 +83,7 @@ FROM json_to_recordset(%(rows)s) AS r(
     max_attempts integer, idempotency_key text
 )
 ORDER BY r.ord
-RETURNING *;
+RETURNING id, task_id;
 
 -- name: count_submitted
 UPDATE sessions

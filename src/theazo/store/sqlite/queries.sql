@@ -73,7 +73,7 @@ SELECT
     value ->> '$.timeout_ms', value ->> '$.max_attempts', value ->> '$.idempotency_key', :now
 FROM json_each(:rows)
 ORDER BY key
-RETURNING *;
+RETURNING id, task_id;
 
 -- name: count_submitted
 UPDATE sessions
