@@ -72,7 +72,7 @@ from theazo.sdk import AsyncSession, Task
 
 # How much the core measurements do.
 TASKS = 2_000  # submit_rate and throughput, unless --tasks says otherwise
-THROUGHPUT_WAITERS = 512  # long polls open at once while waiting for N tasks
+THROUGHPUT_RUNNERS = 16  # concurrent closed-loop clients
 DISPATCH_SAMPLES = 300
 WAKEUP_SAMPLES = 200
 WAKEUP_TASK_SECONDS = 0.05  # long enough that the wait is held before the task ends
@@ -178,36 +178,36 @@ def measure_submit_rate(bench: Bench) -> Result:
 def measure_throughput(bench: Bench) -> Result:
     """End-to-end ``noop`` throughput: tasks/s from submit to completion.
 
-    Server with workers (``--concurrency``). SUBMITTERS concurrent loops submit ``--tasks``
-    ``noop`` tasks over SESSIONS sessions; as soon as a submit answers, a long poll (SDK
-    ``wait``) is opened for it, at most THROUGHPUT_WAITERS at once. From just before the first
-    submit is sent to the moment the last wait has answered (client clock).
+    Server with workers (``--concurrency``). RUNNERS concurrent loops over SESSIONS sessions
+    each run ``noop`` tasks one after another with the SDK's ``session.run`` (a submit that the
+    server holds until the task ends: ``Prefer: wait``), until ``--tasks`` have run: the client
+    waits on each result. From just before the first submit is sent to the moment the last
+    result has arrived (client clock).
     """
     result = Result("throughput")
     with bench.server("throughput") as server:
 
         async def run() -> None:
-            async with server.client(THROUGHPUT_WAITERS + SUBMITTERS + 8) as client:
+            async with server.client(THROUGHPUT_RUNNERS + 8) as client:
                 sessions = await open_sessions(client, SESSIONS)
                 await sessions[0].run("noop")  # warm-up: the first fork, the first writes
-                waiters = asyncio.Semaphore(THROUGHPUT_WAITERS)
-                waits: list[asyncio.Task[tuple[Task, float]]] = []
+                left = bench.count(TASKS)
+                answers: list[tuple[Task, float]] = []
 
-                async def wait(session: AsyncSession, task_id: str) -> tuple[Task, float]:
-                    async with waiters:
-                        done = await session.tasks.wait(task_id)
-                    return done, time.perf_counter()
-
-                def on_submitted(session: AsyncSession, task: Task) -> None:
-                    waits.append(asyncio.create_task(wait(session, task.task_id)))
+                async def runner(session: AsyncSession) -> None:
+                    nonlocal left
+                    while left > 0:
+                        left -= 1
+                        done = await session.run("noop")
+                        answers.append((done, time.perf_counter()))
 
                 zygote = server.zygote_pid() or server.pid
                 server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
                 sandbox_cpu = cpu_seconds(zygote, reaped_children=True)
                 start = time.perf_counter()
-                await submit_concurrently(sessions, bench.count(TASKS), "noop", None, on_submitted)
-                submitted = time.perf_counter()
-                answers = await asyncio.gather(*waits)
+                await asyncio.gather(
+                    *(runner(sessions[i % len(sessions)]) for i in range(THROUGHPUT_RUNNERS))
+                )
                 end = max(moment for _, moment in answers)
                 server_busy = (cpu_seconds(server.pid) - server_cpu) / (end - start)
                 client_busy = (time.process_time() - client_cpu) / (end - start)
@@ -217,8 +217,9 @@ def measure_throughput(bench: Bench) -> Result:
             tasks = [task for task, _ in answers]
             result.figures.append(Figure("completed", len(tasks) / (end - start), "tasks/s"))
             result.notes.append(
-                f"{len(tasks)} noop tasks, concurrency {bench.concurrency}: all submitted after "
-                f"{submitted - start:.2f} s, last answer after {end - start:.2f} s; by server "
+                f"{len(tasks)} noop tasks, concurrency {bench.concurrency}, "
+                f"{THROUGHPUT_RUNNERS} closed-loop runners: last result after "
+                f"{end - start:.2f} s; by server "
                 f"timestamps (first createdAt to last completedAt) "
                 f"{len(tasks) / server_span(tasks):.1f} tasks/s; CPU: server process "
                 f"{server_busy:.0%} of a core, zygote and sandboxes {sandbox_busy:.0%}, "
