@@ -6,7 +6,8 @@ import os
 
 from huey import SqliteHuey
 
-huey = SqliteHuey(filename=os.environ.get("BENCH_HUEY_DB", "/tmp/bench-huey.db"))
+# store_none: a no-op returns None, and the client waits on that result like any other.
+huey = SqliteHuey(filename=os.environ.get("BENCH_HUEY_DB", "/tmp/bench-huey.db"), store_none=True)
 
 
 @huey.task()
