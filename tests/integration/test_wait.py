@@ -27,8 +27,9 @@ def test_wait_is_held_until_the_timeout_when_the_task_runs_on(session: Session) 
 
 
 def test_wait_answers_promptly_when_the_task_ends(session: Session) -> None:
-    task = session.tasks.submit(agent="sleeper", input={"seconds": 0.5})
+    # The clock starts before the submit: the sleep may begin before the submit's answer arrives.
     started = time.monotonic()
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 0.5})
 
     result = session.tasks.wait(task.task_id, timeout="30s")
 
