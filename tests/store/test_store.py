@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -282,3 +283,11 @@ async def test_a_batch_keeps_order_inputs_and_repeated_keys(store: Store) -> Non
     assert tasks[2].task_id == tasks[-1].task_id
     assert [t.id for t in tasks[:-1]] == sorted(t.id for t in tasks[:-1])
     assert (await store.get_session(project, sid)).task_count == len(inputs) + 1
+
+
+async def test_workers_silent_for_long_are_forgotten(store: Store, clock: ManualClock) -> None:
+    await store.register_worker("old", "host", 1)
+    clock.advance(60)
+    await store.register_worker("new", "host", 2)
+    assert await store.forget_silent_workers(store.now() - timedelta(seconds=30)) == 1
+    assert await store.other_workers("nobody") == ["new"]

@@ -64,6 +64,10 @@ BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend 
 DRAIN_KILL_WAIT_SECONDS = 10.0  # after the grace, killed sandboxes must be gone by then
 SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
 
+# --- SQLite --------------------------------------------------------------------------------
+SQLITE_CHECKPOINT_SECONDS = 0.5  # the WAL is copied into the database twice a second
+SQLITE_WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # after a checkpoint the WAL shrinks to this
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 PG_POOL_MIN = 2  # connections a node keeps open
 PG_POOL_MAX = 16  # enough for a node's API and workers; PostgreSQL's default allows 100
@@ -77,7 +81,7 @@ MEMORY_LIMIT_MB = 2048  # address space per sandbox; a Python agent with numpy f
 CPU_LIMIT_SECONDS = 0  # 0 = no CPU-time limit beyond the wall-clock timeout
 ZYGOTE_SPAWNS_IN_FLIGHT = 8  # below the kernel's default datagram queue length of 10
 ZYGOTE_SEND_RETRY_SECONDS = 0.01  # only reached if another process fills the queue
-MAX_FRAME_BYTES = MAX_OUTPUT_BYTES + 64 * 1024  # one message from a sandbox, output included
+FRAME_OVERHEAD_BYTES = 64 * 1024  # a sandbox's message may be this much longer than its output
 SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secret
     "PATH",
     "LANG",

@@ -48,9 +48,6 @@ class Priority(IntEnum):
         return cls[label.upper()]
 
 
-PRIORITY_LABELS = tuple(p.label for p in Priority)
-
-
 class Scheduling(StrEnum):
     FAIR = "fair"  # sessions take turns within a priority
     FIFO = "fifo"  # strict global submission order within a priority

@@ -36,16 +36,19 @@ class Stopped(BaseException):
     """
 
 
-def run(handoff: socket.socket, agents: dict[str, AgentSpec], close_fds: list[int]) -> NoReturn:
+def run(
+    handoff: socket.socket, workdir: Path, agents: dict[str, AgentSpec], close_fds: list[int]
+) -> NoReturn:
     exit_code = 0
     try:
         _isolate(close_fds)
+        # Made now, while no task waits: a directory made on a busy disk can wait for its
+        # journal (a database's fsync) for milliseconds.
+        workdir.mkdir(mode=0o700)
         received = protocol.recv_with_fd(handoff)
         handoff.close()
         if received is not None:  # None: the zygote is gone, or retired this spare
             spawn, channel_fd = received
-            workdir = Path(spawn["workdir"])
-            workdir.mkdir(mode=0o700)
             resource_limits.apply(resource_limits.ResourceLimits.from_message(spawn["limits"]))
             os.chdir(workdir)
             os.environ["HOME"] = os.environ["TMPDIR"] = str(workdir)

@@ -163,7 +163,6 @@ class SandboxPool:
         self._running_pids: dict[str, int] = {}
         self._closing = False
         self._started_once = False  # a zygote that never started is not restarted
-        self._restarts = 0
         # Unix datagram queues hold few packets (net.unix.max_dgram_qlen, often 10), and a
         # writer blocked on a full one is not reliably woken by epoll; never fill it.
         self._in_flight = asyncio.Semaphore(defaults.ZYGOTE_SPAWNS_IN_FLIGHT)
@@ -391,7 +390,6 @@ class SandboxPool:
             self._ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
         if not self._closing and self._started_once:
             log.error("the sandbox zygote stopped unexpectedly; starting a new one")
-            self._restarts += 1
             asyncio.get_running_loop().create_task(self._restart())
 
     async def _restart(self) -> None:

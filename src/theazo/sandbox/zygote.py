@@ -41,6 +41,7 @@ class _Running:
 class _Spare:
     pid: int
     handoff: socket.socket  # where it waits for its task
+    workdir: Path  # made by the spare itself while it waits
 
 
 class Zygote:
@@ -135,29 +136,31 @@ class Zygote:
             self.selector.close()
             inherited = [self.control.fileno(), self.wake_r, self.wake_w]
             inherited += [spare.handoff.fileno() for spare in self.spares]
-            child.run(theirs, self.agents, close_fds=inherited)
+            child.run(theirs, self._workdir_of(os.getpid()), self.agents, close_fds=inherited)
         theirs.close()
         try:
             os.setpgid(pid, pid)  # the spare does it too; whoever runs first wins the race
         except OSError:
             pass
-        spare = _Spare(pid, ours)
+        spare = _Spare(pid, ours, self._workdir_of(pid))
         self.spares.append(spare)
         return spare
+
+    def _workdir_of(self, pid: int) -> Path:
+        return self.workdir_root / f"sandbox-{pid}"
 
     def _spawn(self, message: dict[str, Any], channel_fd: int) -> None:
         task_id = message["task_id"]
         try:
             spare = self._take_spare()
-            workdir = self.workdir_root / f"{task_id}-{spare.pid}"
-            protocol.send_with_fd(spare.handoff, {**message, "workdir": str(workdir)}, channel_fd)
+            protocol.send_with_fd(spare.handoff, message, channel_fd)
         except OSError as exc:
             self.send({"t": "spawn_failed", "task_id": task_id, "error": str(exc)})
             return
         finally:
             os.close(channel_fd)
         spare.handoff.close()
-        self.children[spare.pid] = _Running(task_id, workdir)
+        self.children[spare.pid] = _Running(task_id, spare.workdir)
         self.send({"t": "spawned", "task_id": task_id, "pid": spare.pid})
 
     def _take_spare(self) -> _Spare:
@@ -165,7 +168,8 @@ class Zygote:
             spare = self.spares.pop(0)
             if _alive(spare.pid):
                 return spare
-            spare.handoff.close()
+            spare.handoff.close()  # it died waiting (and _alive reaped it)
+            _remove(spare.workdir)
         self._fork_spare()
         return self.spares.pop()
 
@@ -201,12 +205,14 @@ class Zygote:
     def _forget_spare(self, pid: int) -> None:
         for spare in [s for s in self.spares if s.pid == pid]:
             spare.handoff.close()
+            _remove(spare.workdir)
             self.spares.remove(spare)
 
     def _shutdown(self) -> None:
         for spare in self.spares:
             _kill_group(spare.pid)
             spare.handoff.close()
+            self.children[spare.pid] = _Running("", spare.workdir)  # reaped and cleaned below
         for pid in list(self.children):
             _kill_group(pid)
         for pid, running in list(self.children.items()):

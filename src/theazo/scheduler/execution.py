@@ -9,7 +9,6 @@ dead. A cancel is recorded by the API before we hear of it, so here it only kill
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -101,9 +100,7 @@ class TaskRun:
 
     async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
         report = RunReport()
-        limit = (
-            self.settings.max_output_bytes + defaults.MAX_FRAME_BYTES - defaults.MAX_OUTPUT_BYTES
-        )
+        limit = self.settings.max_output_bytes + defaults.FRAME_OVERHEAD_BYTES
         try:
             async for message in sandbox.messages(limit):
                 await self._on_message(message, report)
@@ -274,9 +271,3 @@ class TaskRun:
             exit_status.cpu_seconds,
             exit_status.max_rss_kb,
         )
-
-
-async def cancel_quietly(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from theazo.core import defaults
 from theazo.scheduler.dispatcher import Dispatcher
@@ -76,6 +77,10 @@ class Rescuer(PeriodicDuty):
 
     async def run_once(self, dead_worker_ids: Sequence[str] = ()) -> None:
         rescued = await self.store.rescue_lost_tasks(dead_worker_ids)
+        silent_since = self.store.now() - timedelta(
+            seconds=self.store.settings.lease_seconds * defaults.STALE_WORKER_LEASES
+        )
+        await self.store.forget_silent_workers(silent_since)
         for task in rescued:
             log.warning(
                 "task %s: its worker was lost during attempt %d; now %s",

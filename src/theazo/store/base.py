@@ -34,7 +34,7 @@ from theazo.core.models import (
     Task,
     WebhookSecret,
 )
-from theazo.core.states import Priority, Scheduling, TaskStatus
+from theazo.core.states import Scheduling, TaskStatus
 from theazo.store.events import EventHub
 
 
@@ -72,12 +72,6 @@ class Candidate:
     id: int
     session_id: str
     session_free_slots: int
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectKey:
-    project_id: str
-    key_hash: str
 
 
 class Store(abc.ABC):
@@ -210,6 +204,11 @@ class Store(abc.ABC):
     async def other_workers(self, worker_id: str) -> list[str]:
         """The registered workers other than ``worker_id``."""
 
+    @abc.abstractmethod
+    async def forget_silent_workers(self, silent_since: datetime) -> int:
+        """Delete the workers not heard from since then (their tasks were rescued long ago);
+        returns how many."""
+
     # --- webhooks --------------------------------------------------------------------------
     @abc.abstractmethod
     async def webhook_secrets(self, project_id: str) -> list[WebhookSecret]:
@@ -307,6 +306,3 @@ def fair_keys(
         virtual_now = queue_front_key if queue_front_key is not None else highest_key + 1
         first = max(session_last_key + 1, virtual_now)
     return range(first, first + count)
-
-
-PRIORITIES: Final = tuple(Priority)

@@ -390,6 +390,11 @@ class SQLStore(Store, abc.ABC):
     async def other_workers(self, worker_id: str) -> list[str]:
         return [r["worker_id"] for r in await self._all("other_workers", worker_id=worker_id)]
 
+    async def forget_silent_workers(self, silent_since: datetime) -> int:
+        async with self.transaction():
+            gone = await self._all("delete_silent_workers", silent_since=silent_since)
+        return len(gone)
+
     async def claim(self, worker_id: str, limit: int) -> list[ClaimedTask]:
         if limit <= 0:
             return []

@@ -317,3 +317,6 @@ RETURNING *;
 
 -- name: project_for_update
 SELECT project_id FROM projects WHERE project_id = %(project_id)s FOR UPDATE;
+
+-- name: delete_silent_workers
+DELETE FROM workers WHERE heartbeat_at < %(silent_since)s RETURNING worker_id;

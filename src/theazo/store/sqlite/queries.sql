@@ -297,3 +297,6 @@ RETURNING *;
 
 -- name: project_for_update
 SELECT project_id FROM projects WHERE project_id = :project_id;
+
+-- name: delete_silent_workers
+DELETE FROM workers WHERE heartbeat_at < :silent_since RETURNING worker_id;

@@ -10,20 +10,25 @@ failing half-way. The operations themselves are in ``theazo.store.sql``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from theazo.core import defaults
 from theazo.core.clock import Clock
 from theazo.core.models import Session, Task
 from theazo.store import rows
 from theazo.store.base import StoreSettings
 from theazo.store.sql import JsonValue, Row, SQLStore, fire
 from theazo.store.sqlfiles import load_queries, load_text, migration_files
+
+log = logging.getLogger("theazo.store")
 
 _PACKAGE = "theazo.store.sqlite"
 Q = load_queries(_PACKAGE)
@@ -67,6 +72,7 @@ class SQLiteStore(SQLStore):
         self.path = Path(path)
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._pending: list[tuple[str, str | None]] = []
 
     async def open(self) -> None:
@@ -77,9 +83,15 @@ class SQLiteStore(SQLStore):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {self._synchronous_level()}")
         db.execute("PRAGMA foreign_keys = ON")
+        # Checkpoints copy the WAL into the database file and fsync it: milliseconds a time,
+        # which on this connection would stall the event loop. A thread does them instead.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute(f"PRAGMA journal_size_limit = {defaults.SQLITE_WAL_SIZE_LIMIT_BYTES:d}")
         self._db = db
         os.chmod(self.path, 0o600)  # the database holds key hashes and users' data
         self._migrate()
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
 
     def _synchronous_level(self) -> str:
         level = self._synchronous.upper()
@@ -111,6 +123,9 @@ class SQLiteStore(SQLStore):
         db.execute("COMMIT")
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -157,6 +172,37 @@ class SQLiteStore(SQLStore):
 
     def _session(self, row: Row) -> Session:
         return rows.session_from_row(self, row, from_micros)
+
+
+class Checkpointer(threading.Thread):
+    """Checkpoints the WAL from a thread of its own, on a connection of its own, so that the
+    fsync it ends with never blocks the event loop. PASSIVE: it never waits for, nor blocks,
+    the writer; what it cannot copy now it copies next time."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="theazo-sqlite-checkpoint", daemon=True)
+        self._path = path
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stopping.wait(defaults.SQLITE_CHECKPOINT_SECONDS):
+                self.checkpoint(db)
+            self.checkpoint(db)
+        finally:
+            db.close()
+
+    @staticmethod
+    def checkpoint(db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:  # busy or closing: the next round copies it
+            log.debug("a WAL checkpoint did not run", exc_info=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
 
 
 def _adapted(params: dict[str, Any]) -> dict[str, Any]:
