@@ -411,8 +411,9 @@ def measure_sandbox_start(bench: Bench) -> Result:
     """Per-task sandbox start, in-process with ``SandboxPool`` (no server, no HTTP).
 
     One pool (one zygote loading ``bench.agents``), WARMUP then SANDBOX_SAMPLES ``noop``
-    sandboxes, one at a time. ``spawn()``: from the call to its return (the fork request sent
-    to the zygote, its pid known). Round trip: from the same call until the agent's result has
+    sandboxes, one at a time. ``spawn()``: from the call to its return (the task's channel
+    made and handed to the zygote, which gives it to a sandbox it forked ahead; the pid comes
+    later, and nothing waits for it). Round trip: from the same call until the agent's result has
     been read and ``sandbox.exited`` resolved (process reaped, working directory removed).
     For comparison: ``python -c pass`` run with subprocess, INTERPRETER_SAMPLES times, from
     the call to its return (a fresh interpreter, what a fork-per-task design avoids).
@@ -435,7 +436,8 @@ def measure_sandbox_start(bench: Bench) -> Result:
                 start = time.perf_counter()
                 sandbox = await pool.spawn(init)
                 spawned = time.perf_counter()
-                answers = [m async for m in sandbox.messages(defaults.MAX_FRAME_BYTES)]
+                limit = defaults.MAX_OUTPUT_BYTES + defaults.FRAME_OVERHEAD_BYTES
+                answers = [m async for m in sandbox.messages(limit)]
                 status = await sandbox.exited
                 ended = time.perf_counter()
                 sandbox.close_channel()
