@@ -192,40 +192,50 @@ def measure_fair_claims(bench: Bench) -> Result:
     sessions each submit ``--fair-queued`` ``noop`` tasks through ``store.submit``, in chunks
     of SUBMIT_CHUNK, the sessions taking turns (so under fair share their keys interleave and
     consecutive claims take from different sessions; under FIFO a claim takes a run of one
-    session's tasks). Then, after WARMUP untimed claims, claims of ``--fair-claim-size`` until
-    ``--fair-claimed`` tasks are claimed, each timed from the call to its return.
+    session's tasks). Then, for each of ``--fair-claim-sizes`` in turn, after WARMUP untimed
+    claims, claims of that size until ``--fair-claimed`` tasks are claimed, each timed from
+    the call to its return.
     """
     result = Result("fair_claims")
     sizes = bench.sizes
-    policies: dict[Scheduling, list[float]] = {}
+    policies: dict[Scheduling, dict[int, list[float]]] = {}
     for policy in (Scheduling.FAIR, Scheduling.FIFO):
         with bench.fresh_database(f"fair_claims_{policy.value}") as url:
-            seconds, claimed, submitting = asyncio.run(fair_run(url, policy, sizes))
-        policies[policy] = seconds
-        result.figures += p50_p99(f"{policy.value} claim of {sizes.fair_claim_size}", seconds)
-        per_session = sorted(claimed.values())
+            series, claimed, submitting = asyncio.run(fair_run(url, policy, sizes))
+        policies[policy] = series
+        for size, seconds in series.items():
+            result.figures += p50_p99(f"{policy.value} claim of {size}", seconds)
         result.notes.append(
             f"{policy.value}: {sizes.fair_sessions} x {sizes.fair_queued} tasks submitted in "
-            f"{submitting:.1f} s; {len(seconds)} timed claims took {sum(per_session)} tasks "
-            f"from {len(per_session)} sessions ({per_session[0]}-{per_session[-1]} each)"
+            f"{submitting:.1f} s; " + "; ".join(spread(size, claimed[size]) for size in series)
         )
-    fair, fifo = policies[Scheduling.FAIR], policies[Scheduling.FIFO]
-    for q in (50, 99):
-        result.figures.append(
-            Figure(
-                f"fair / fifo p{q}",
-                ratio(percentile(fair, q), percentile(fifo, q)),
-                "x",
-                Target(1.5, "< 1.5x") if q == 50 else None,
+    for size in sizes.fair_claim_sizes:
+        fair, fifo = policies[Scheduling.FAIR][size], policies[Scheduling.FIFO][size]
+        for q in (50, 99):
+            result.figures.append(
+                Figure(
+                    f"claim of {size}: fair / fifo p{q}",
+                    ratio(percentile(fair, q), percentile(fifo, q)),
+                    "x",
+                    Target(1.5, "< 1.5x") if q == 50 else None,
+                )
             )
-        )
     return result
+
+
+def spread(size: int, claimed: Counter[str]) -> str:
+    per_session = sorted(claimed.values())
+    return (
+        f"claims of {size} took {sum(per_session)} tasks from {len(per_session)} sessions "
+        f"({per_session[0]}-{per_session[-1]} each)"
+    )
 
 
 async def fair_run(
     url: str, policy: Scheduling, sizes: Sizes
-) -> tuple[list[float], Counter[str], float]:
-    """Seconds per timed claim, the claimed tasks per session, and the submitting time."""
+) -> tuple[dict[int, list[float]], dict[int, Counter[str]], float]:
+    """Seconds per timed claim and the claimed tasks per session, by claim size; and the
+    submitting time."""
     async with opened_store(url, policy) as store:
         project_id = await store.create_project()
         sessions = [
@@ -236,9 +246,12 @@ async def fair_run(
         await submit_in_turns(store, project_id, sessions, sizes.fair_queued)
         submitting = time.perf_counter() - start
         await store.register_worker(WORKER, "bench", os.getpid())
-        claimed: Counter[str] = Counter()
-        seconds = await timed_claims(store, sizes.fair_claim_size, sizes.fair_claimed, claimed)
-    return seconds, claimed, submitting
+        series: dict[int, list[float]] = {}
+        claimed: dict[int, Counter[str]] = {}
+        for size in sizes.fair_claim_sizes:
+            claimed[size] = Counter()
+            series[size] = await timed_claims(store, size, sizes.fair_claimed, claimed[size])
+    return series, claimed, submitting
 
 
 async def submit_in_turns(

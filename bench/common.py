@@ -68,7 +68,9 @@ class Sizes:
     fair_claimed: int = field(
         default=2_000, metadata={"help": "fair_claims: tasks claimed (and timed) per policy"}
     )
-    fair_claim_size: int = field(default=8, metadata={"help": "fair_claims: tasks per claim"})
+    fair_claim_sizes: tuple[int, ...] = field(
+        default=(1, 8), metadata={"help": "fair_claims: tasks per claim, one series for each"}
+    )
     cluster_nodes: tuple[int, ...] = field(
         default=(1, 2, 4), metadata={"help": "cluster: worker node counts, one run for each"}
     )

@@ -83,6 +83,7 @@ class SQLiteStore(SQLStore):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {self._synchronous_level()}")
         db.execute("PRAGMA foreign_keys = ON")
+        db.execute(f"PRAGMA cache_size = -{defaults.SQLITE_CACHE_KIB:d}")
         # Checkpoints copy the WAL into the database file and fsync it: milliseconds a time,
         # which on this connection would stall the event loop. A thread does them instead.
         db.execute("PRAGMA wal_autocheckpoint = 0")
