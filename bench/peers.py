@@ -82,7 +82,8 @@ def _timed(round_trip: Callable[[], None], count: int) -> list[float]:
 
 # --- Theazo ---------------------------------------------------------------------------------
 @contextmanager
-def theazo_server(database: str | None) -> Iterator[tuple[str, str]]:
+def theazo_server(database: str | None) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """A `theazo serve` of the noop agent: its base URL, an API key, and the process."""
     from theazo.core import ids
 
     key = ids.new_api_key(live=False)
@@ -118,7 +119,7 @@ def theazo_server(database: str | None) -> Iterator[tuple[str, str]]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process)
-        yield base, key
+        yield base, key, process
     finally:
         _stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -127,7 +128,7 @@ def theazo_server(database: str | None) -> Iterator[tuple[str, str]]:
 def run_theazo(tasks: int, database: str | None) -> Figures:
     from theazo import AsyncTheazo, Theazo
 
-    with theazo_server(database) as (base, key):
+    with theazo_server(database) as (base, key, _):
 
         async def throughput() -> float:
             async with AsyncTheazo(api_key=key, base_url=base) as client:

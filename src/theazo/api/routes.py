@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable
-from typing import Annotated
+from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
@@ -63,12 +64,17 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
 
 
 def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        model.model_dump_json(by_alias=True),
-        status,
-        headers=headers,
-        media_type="application/json",
-    )
+    return _response(model.model_dump_json(by_alias=True), status, headers)
+
+
+def _json_of(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """For what is already in wire form (see wire.task_json): serialised by pydantic's own
+    encoder, as a model's fields would be."""
+    return _response(pydantic_core.to_json(payload), status, headers)
+
+
+def _response(body: bytes | str, status: int, headers: dict[str, str] | None) -> Response:
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 router = APIRouter(prefix="/v1")
@@ -145,7 +151,7 @@ async def submit_task(
                 return Response(status_code=499)
             task = waited
     status = 200 if hold > 0 and task.status.is_terminal else 202
-    return _json(wire.TaskOut.of(task, service.store.now()), status, headers=headers)
+    return _json_of(wire.task_json(task, service.store.now()), status, headers=headers)
 
 
 _PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
@@ -170,7 +176,7 @@ async def submit_batch(
 ) -> Response:
     tasks = await service.submit_batch(project, session_id, [t.to_request() for t in body.tasks])
     now = service.store.now()
-    return _json(wire.TaskBatch(data=[wire.TaskOut.of(task, now) for task in tasks]), 202)
+    return _json_of({"data": [wire.task_json(task, now) for task in tasks]}, 202)
 
 
 @router.get(
@@ -202,9 +208,7 @@ async def list_tasks(
     page, more = tasks[:limit], len(tasks) > limit
     next_cursor = _encode_cursor(page[-1].id) if more and page else None
     now = service.store.now()
-    return _json(
-        wire.TaskList(data=[wire.TaskOut.of(t, now) for t in page], next_cursor=next_cursor)
-    )
+    return _json_of({"data": [wire.task_json(t, now) for t in page], "nextCursor": next_cursor})
 
 
 _STATUS = "(queued|running|completed|failed|cancelled)"
@@ -245,7 +249,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 )
 async def get_task(session_id: str, task_id: str, project: Project, service: Service) -> Response:
     task = await service.get(project, session_id, task_id)
-    return _json(wire.TaskOut.of(task, service.store.now()))
+    return _json_of(wire.task_json(task, service.store.now()))
 
 
 @router.get(
@@ -274,7 +278,7 @@ async def wait_task(
     task = await _unless_disconnected(request, service.wait(project, session_id, task_id, seconds))
     if task is None:
         return Response(status_code=499)
-    return _json(wire.TaskOut.of(task, service.store.now()))
+    return _json_of(wire.task_json(task, service.store.now()))
 
 
 async def _unless_disconnected(request: Request, wait: Awaitable[Task]) -> Task | None:
@@ -320,7 +324,7 @@ async def cancel_task(
     session_id: str, task_id: str, project: Project, service: Service
 ) -> Response:
     task = await service.cancel(project, session_id, task_id)
-    return _json(wire.TaskOut.of(task, service.store.now()))
+    return _json_of(wire.task_json(task, service.store.now()))
 
 
 @router.get(

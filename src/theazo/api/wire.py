@@ -181,37 +181,38 @@ class TaskOut(WireModel):
     started_at: str | None
     completed_at: str | None
 
-    @classmethod
-    def of(cls, task: Task, now: datetime) -> TaskOut:
-        """From our own record: built without validation (every value is already right),
-        which matters for a batch of a thousand tasks."""
-        error = task.error
-        cost = task.cost_at(now)
-        return cls.model_construct(
-            task_id=task.task_id,
-            session_id=task.session_id,
-            agent=task.agent,
-            status=task.status.value,
-            priority=task.priority.label,
-            input=task.input,
-            progress=task.progress,
-            message=task.message,
-            output=task.output,
-            error=None
-            if error is None
-            else ErrorOut.model_construct(code=error.code, message=error.message),
-            cost=CostOut.model_construct(amount=cost.amount, currency=cost.currency),
-            webhook=task.webhook_url,
-            webhook_events=list(task.webhook_events),
-            metadata=task.metadata,
-            timeout=task.timeout_seconds,
-            attempt=task.attempt,
-            retries=task.max_attempts - 1,
-            queue_position=task.queue_position,
-            created_at=to_rfc3339(task.created_at) or "",
-            started_at=to_rfc3339(task.started_at),
-            completed_at=to_rfc3339(task.finished_at),
-        )
+
+def task_json(task: Task, now: datetime) -> dict[str, Any]:
+    """A task as TaskOut puts it on the wire (its aliases, in its order), as a plain dict.
+
+    Building a thousand model instances took a third of a batch submit's time; a dict costs
+    a tenth of that and serialises the same. tests/unit/test_wire.py holds the two together.
+    """
+    error = task.error
+    cost = task.cost_at(now)
+    return {
+        "taskId": task.task_id,
+        "sessionId": task.session_id,
+        "agent": task.agent,
+        "status": task.status.value,
+        "priority": task.priority.label,
+        "input": task.input,
+        "progress": task.progress,
+        "message": task.message,
+        "output": task.output,
+        "error": None if error is None else {"code": error.code, "message": error.message},
+        "cost": {"amount": cost.amount, "currency": cost.currency},
+        "webhook": task.webhook_url,
+        "webhookEvents": list(task.webhook_events),
+        "metadata": task.metadata,
+        "timeout": task.timeout_seconds,
+        "attempt": task.attempt,
+        "retries": task.max_attempts - 1,
+        "queuePosition": task.queue_position,
+        "createdAt": to_rfc3339(task.created_at) or "",
+        "startedAt": to_rfc3339(task.started_at),
+        "completedAt": to_rfc3339(task.finished_at),
+    }
 
 
 class TaskList(WireModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -15,6 +16,7 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=256)  # a batch's thousand tasks share one createdAt
 def to_rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
