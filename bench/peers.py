@@ -21,26 +21,23 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.…`, when run as a script
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # `bench.…` modules, when run as `python bench/peers.py`
+from bench.peers.processes import REPO, WORKERS, env, stop, theazo_server
+
 ROUND_TRIPS = 200
 RUNNERS = 16  # Theazo's closed-loop clients in the throughput run
 HUEY_POLL_SECONDS = 0.002  # the longest a Huey client sleeps between looks for a result
-WORKERS = 2
 
 
 @dataclass
@@ -55,22 +52,6 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _timed(round_trip: Callable[[], None], count: int) -> list[float]:
     samples = []
     for _ in range(count):
@@ -81,50 +62,6 @@ def _timed(round_trip: Callable[[], None], count: int) -> list[float]:
 
 
 # --- Theazo ---------------------------------------------------------------------------------
-@contextmanager
-def theazo_server(database: str | None) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """A `theazo serve` of the noop agent: its base URL, an API key, and the process."""
-    from theazo.core import ids
-
-    key = ids.new_api_key(live=False)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-theazo-"))
-    port = _free_port()
-    url = database or f"sqlite:///{workdir / 'theazo.db'}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "theazo",
-            "serve",
-            "--port",
-            str(port),
-            "--database",
-            url,
-            "--agents",
-            "bench.agents",
-            "--api-key",
-            key,
-            "--concurrency",
-            str(WORKERS),
-            "--max-running-per-session",
-            str(WORKERS),
-            "--max-queued-per-session",
-            "1000000",
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=_env(),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, process)
-        yield base, key, process
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def run_theazo(tasks: int, database: str | None) -> Figures:
     from theazo import AsyncTheazo, Theazo
 
@@ -183,7 +120,7 @@ def run_celery(tasks: int, database: str | None) -> Figures:
             "--without-heartbeat",
         ],
         cwd=REPO,
-        env=_env(),
+        env=env(),
     )
     try:
         noop.delay().get(timeout=60)  # the worker is up
@@ -194,7 +131,7 @@ def run_celery(tasks: int, database: str | None) -> Figures:
         rate = tasks / (time.perf_counter() - start)
         samples = _timed(lambda: noop.delay().get(timeout=60), ROUND_TRIPS)
     finally:
-        _stop(worker)
+        stop(worker)
     return Figures(rate, percentile(samples, 0.5), percentile(samples, 0.99))
 
 
@@ -207,7 +144,6 @@ def run_huey(tasks: int, database: str | None) -> Figures:
     from bench.peers import huey_app
 
     importlib.reload(huey_app)
-    env = _env()
     consumer = subprocess.Popen(
         [
             sys.executable,
@@ -226,7 +162,7 @@ def run_huey(tasks: int, database: str | None) -> Figures:
             "--quiet",
         ],
         cwd=REPO,
-        env=env,
+        env=env(),
     )
     try:
         # Huey's client polls its storage for a result, from 50 ms apart by default; a 2 ms
@@ -242,35 +178,12 @@ def run_huey(tasks: int, database: str | None) -> Figures:
         rate = tasks / (time.perf_counter() - start)
         samples = _timed(lambda: get(huey_app.noop(), 60), ROUND_TRIPS)
     finally:
-        _stop(consumer)
+        stop(consumer)
         shutil.rmtree(workdir, ignore_errors=True)
     return Figures(rate, percentile(samples, 0.5), percentile(samples, 0.99))
 
 
 # --- the run --------------------------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the Theazo server exited at start")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the Theazo server did not start")
-
-
 SYSTEMS: dict[str, Callable[[int, str | None], Figures]] = {
     "theazo (SQLite)": run_theazo,
     "celery 5 + redis": run_celery,

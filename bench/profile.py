@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import signal
 import statistics
@@ -46,10 +45,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `bench.…` modules, when run as `python bench/profile.py`
 
 from bench.common import cpu_seconds  # noqa: E402
-from bench.peers import RUNNERS, theazo_server  # noqa: E402
+from bench.peers.processes import theazo_server  # noqa: E402
 
-# The innermost Theazo frame of a sample decides its category (theazo/core/ is shared domain
-# code: its caller decides). Checked in this order.
+RUNNERS = 16  # closed-loop clients, as in bench/peers.py
+
+# The innermost Theazo frame of a sample decides its category. Checked in this order.
 CATEGORIES = (
     ("theazo/store/events.py", "waits: held requests and their wake-ups"),
     ("theazo/store/", "store: SQL statements, rows to records"),
@@ -58,9 +58,12 @@ CATEGORIES = (
     ("theazo/webhooks/", "webhooks"),
     ("theazo/api/", "API: routes, service, wire JSON"),
 )
+# Frames that decide nothing: shared domain code (its caller decides), and the frames under
+# every sample of the process (the command, the server's start, the event loop's run).
+PASS_THROUGH = ("theazo/core/", "theazo/cli/", "theazo/server.py", "theazo/__main__.py")
 HTTP_STACK = ("uvicorn/", "starlette/", "fastapi/", "httptools", "h11/", "pydantic")
 HTTP = "HTTP stack: uvicorn, Starlette, FastAPI (parsing, routing, validation)"
-REST = "event loop and the rest"
+REST = "event loop: uvloop's native code (socket and pipe I/O), the rest"
 
 
 @dataclass
@@ -83,7 +86,7 @@ def zygote_of(server_pid: int) -> int:
 async def closed_loop(base: str, key: str, tasks: int) -> None:
     from theazo import AsyncTheazo
 
-    async with AsyncTheazo(api_key=key, base_url=base, max_connections=RUNNERS + 4) as client:
+    async with AsyncTheazo(api_key=key, base_url=base) as client:
         session = await client.sessions.for_user("profile")
         left = tasks
 
@@ -126,8 +129,10 @@ def start_py_spy(pid: int, rate: int, raw: Path) -> subprocess.Popen[bytes] | No
         print("py-spy is not installed (pip install -e '.[bench]'): no CPU split")
         return None
     spy = subprocess.Popen(
-        ["py-spy", "record", "--nonblocking", "--rate", str(rate), "--format", "raw"]
-        + ["--output", str(raw), "--pid", str(pid)],
+        [
+            *("py-spy", "record", "--nonblocking", "--rate", str(rate), "--format", "raw"),
+            *("--output", str(raw), "--pid", str(pid)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -154,12 +159,12 @@ def categorised(raw: Path) -> Counter[str]:
 
 def category(frames: list[str]) -> str:
     for frame in reversed(frames):
-        if "theazo/" not in frame or "theazo/core/" in frame:
+        if "theazo/" not in frame or any(outer in frame for outer in PASS_THROUGH):
             continue
         for marker, name in CATEGORIES:
             if marker in frame:
                 return name
-        return REST  # theazo/server.py, node.py…
+        return REST  # theazo/node.py…
     return HTTP if any(m in frame for frame in frames for m in HTTP_STACK) else REST
 
 
@@ -175,12 +180,18 @@ def measure_latency(base: str, key: str, count: int) -> dict[str, list[float]]:
             sent = time.time()
             task = session.run(agent="noop", input=None)
             parsed = time.time()
-            created, started, ended = (moment(t) for t in (task.created_at, task.started_at,
-                                                            task.completed_at))
+            created, started, ended = (
+                moment(t) for t in (task.created_at, task.started_at, task.completed_at)
+            )
             for name, value in zip(
                 STAGES,
-                (created + 0.0005 - sent, started - created, ended - started,
-                 parsed - ended - 0.0005, parsed - sent),
+                (
+                    created + 0.0005 - sent,
+                    started - created,
+                    ended - started,
+                    parsed - ended - 0.0005,
+                    parsed - sent,
+                ),
                 strict=True,
             ):
                 stages[name].append(value * 1000)
@@ -206,25 +217,31 @@ def moment(value: datetime | str | None) -> float:
 
 def report(cpu: CpuFigures, samples: Counter[str], stages: dict[str, list[float]]) -> None:
     per_task = 1000 / cpu.tasks
-    print(f"\nCPU per task: {cpu.tasks} noop tasks in {cpu.seconds:.2f} s "
-          f"({cpu.tasks / cpu.seconds:.0f} tasks/s), {RUNNERS} closed-loop clients\n")
+    print(
+        f"\nCPU per task: {cpu.tasks} noop tasks in {cpu.seconds:.2f} s "
+        f"({cpu.tasks / cpu.seconds:.0f} tasks/s), {RUNNERS} closed-loop clients\n"
+    )
     print(f"{'process / part':<76}{'ms/task':>9}")
     print(f"{'server (theazo serve)':<76}{cpu.server * per_task:>9.3f}")
     total = sum(samples.values())
     for name, count in samples.most_common():
         print(f"{'  ' + name:<76}{cpu.server * per_task * count / total:>9.3f}")
-    print(f"{'zygote (forks, reaps, removes working directories)':<76}"
-          f"{cpu.zygote * per_task:>9.3f}")
-    print(f"{'sandboxes (fork to exit: set-up, agent, result, exit)':<76}"
-          f"{cpu.sandboxes * per_task:>9.3f}")
+    print(
+        f"{'zygote (forks, reaps, removes working directories)':<76}{cpu.zygote * per_task:>9.3f}"
+    )
+    print(
+        f"{'sandboxes (fork to exit: set-up, agent, result, exit)':<76}"
+        f"{cpu.sandboxes * per_task:>9.3f}"
+    )
     print(f"{'client (this process: the SDK)':<76}{cpu.client * per_task:>9.3f}")
-    print(f"{'all':<76}"
-          f"{(cpu.server + cpu.zygote + cpu.sandboxes + cpu.client) * per_task:>9.3f}")
+    print(f"{'all':<76}{(cpu.server + cpu.zygote + cpu.sandboxes + cpu.client) * per_task:>9.3f}")
     if total:
         print(f"(server split from {total} py-spy samples)")
     count = len(next(iter(stages.values())))
-    print(f"\nOne task's latency: {count} noop tasks one at a time (session.run), means and "
-          "medians in ms\n")
+    print(
+        f"\nOne task's latency: {count} noop tasks one at a time (session.run), means and "
+        "medians in ms\n"
+    )
     print(f"{'stage':<82}{'mean':>7}{'p50':>7}")
     for name, values in stages.items():
         print(f"{name:<82}{statistics.fmean(values):>7.2f}{statistics.median(values):>7.2f}")
@@ -234,7 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--round-trips", type=int, default=300)
-    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--database", help="postgresql://… (default: SQLite in a temp dir)")
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw samples here")
     args = parser.parse_args()
