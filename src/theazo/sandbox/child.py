@@ -56,6 +56,9 @@ def run(
             init = protocol.recv_frame(channel)
             if init is not None:
                 _serve(channel, init, workdir, agents, int(spawn["max_output_bytes"]))
+            # The end of the channel tells the server the run is over: now, rather than when
+            # the exit has torn down this process's memory (the kernel closes files last).
+            channel.close()
             _tidy(workdir)
     except Stopped:
         exit_code = 143  # the server asked; it already knows how the task ended
