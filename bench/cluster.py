@@ -38,13 +38,15 @@ def measure_cluster(bench: Bench) -> Result:
     PostgreSQL only. For each node count, on a fresh schema: one API node (``theazo serve
     --no-workers``) and that many worker nodes (``theazo worker --concurrency 4``), all with
     ``--max-running-per-session 1000``; ready once every worker is in the ``workers`` table.
-    One session, its ``maxRunning`` set to 1,000 (PATCH). Warm-up: 4 tasks per node, waited
-    for. Then ``--tasks`` (TASKS by default) ``sleep`` tasks of TASK_SECONDS submitted in
-    batches of 1,000 (``POST …/tasks/batch``), then an SDK ``wait`` on each, at most WAITERS
-    open at once. Tasks/s: the cluster's, by server timestamps, from the first task's
-    ``createdAt`` to the last one's ``completedAt`` (what the nodes did; the client on the same
-    two cores lags behind it, and its own figure is in the notes). The ceiling is
-    nodes * 4 / TASK_SECONDS tasks/s.
+    ``--cluster-sessions`` sessions (1 by default: every claim and every end then locks that
+    one session's row), their ``maxRunning`` set to 1,000 (PATCH). Warm-up: 4 tasks per node
+    in the first, waited for. Then ``--tasks`` (TASKS by default) ``sleep`` tasks of
+    TASK_SECONDS, spread evenly over the sessions and submitted in batches of up to 1,000
+    (``POST …/tasks/batch``), then an SDK ``wait`` on each, at most WAITERS open at once.
+    Tasks/s: the cluster's, by server timestamps, from the first task's ``createdAt`` to the
+    last one's ``completedAt`` (what the nodes did; the client on the same two cores lags
+    behind it, and its own figure is in the notes). The ceiling is nodes * 4 / TASK_SECONDS
+    tasks/s.
     """
     result = Result("cluster")
     if not bench.on_postgres:
@@ -82,24 +84,34 @@ def run_cluster(bench: Bench, nodes: int, count: int, result: Result) -> float:
             for i in range(nodes)
         ]
         wait_registered(url, workers)
-        rate, note = asyncio.run(drive(server, nodes, count))
+        rate, note = asyncio.run(drive(server, nodes, count, bench.sizes.cluster_sessions))
         result.notes.append(f"{nodes} node{'s' if nodes > 1 else ''}: {note}")
         spread = tasks_per_worker(url)
         result.notes.append(f"{nodes} node{'s' if nodes > 1 else ''}: tasks run per node {spread}")
     return rate
 
 
-async def drive(server: Server, nodes: int, count: int) -> tuple[float, str]:
+async def drive(server: Server, nodes: int, count: int, sessions: int) -> tuple[float, str]:
     async with server.client(WAITERS + 8) as client:
-        (session,) = await open_sessions(client, 1)
-        await session.update_limits(max_running=MAX_RUNNING)
+        opened = await open_sessions(client, sessions)
+        for session in opened:
+            await session.update_limits(max_running=MAX_RUNNING)
         body = {"agent": "sleep", "input": {"seconds": TASK_SECONDS}}
-        warmup = await submit_batches([session], [body] * (nodes * NODE_CONCURRENCY))
-        await wait_all(session, warmup, WAITERS)
+        warmup = await submit_batches(opened[:1], [body] * (nodes * NODE_CONCURRENCY))
+        await wait_all(opened[0], warmup, WAITERS)
         start = time.perf_counter()
-        tasks = await submit_batches([session], [body] * count)
+        shares = [count // sessions + (i < count % sessions) for i in range(sessions)]
+        batches = await asyncio.gather(
+            *(submit_batches([s], [body] * n) for s, n in zip(opened, shares, strict=True))
+        )
         submitted = time.perf_counter()
-        answers = await wait_all(session, tasks, WAITERS)
+        waited = await asyncio.gather(
+            *(
+                wait_all(s, tasks, max(1, WAITERS // sessions))
+                for s, tasks in zip(opened, batches, strict=True)
+            )
+        )
+        answers = [answer for answers_of_session in waited for answer in answers_of_session]
         end = max(moment for _, moment in answers)
     done = [task for task, _ in answers]
     rate = len(done) / server_span(done)

@@ -74,6 +74,9 @@ class Sizes:
     cluster_nodes: tuple[int, ...] = field(
         default=(1, 2, 4), metadata={"help": "cluster: worker node counts, one run for each"}
     )
+    cluster_sessions: int = field(
+        default=1, metadata={"help": "cluster: sessions the tasks are spread over"}
+    )
     submit_clients: int = field(default=4, metadata={"help": "submit_concurrent: client processes"})
     waits: int = field(default=10_000, metadata={"help": "waits_10k: long polls held at once"})
     wait_tasks: int = field(default=100, metadata={"help": "waits_10k: tasks they wait on"})
