@@ -224,27 +224,33 @@ class TaskService:
         events = self.store.events
         waiter = events.finish_waiter(task_id)  # before the first read: see EventHub
         try:
-            task = await self.store.get_task(project_id, session_id, task_id)
+            # Waits that arrive between two firings share one read too: ten thousand waits
+            # opened on a hundred tasks cost a hundred reads, not ten thousand. A shared read
+            # may have begun just before this wait arrived: right for a terminal task (that
+            # is final), so an answer about a task still under way is read afresh below.
+            task = await self._read_after(events.firings, project_id, session_id, task_id)
             while not task.status.is_terminal and not self._releasing:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 await asyncio.wait({waiter}, timeout=remaining)
-                if not waiter.done():  # the timeout: answer with the task as it is now
-                    task = await self.store.get_task(project_id, session_id, task_id)
+                if not waiter.done():  # the timeout
                     break
                 firing = waiter.result()
                 waiter = events.finish_waiter(task_id)  # again before reading
                 task = await self._read_after(firing, project_id, session_id, task_id)
         finally:
             events.drop_waiter(task_id, waiter)
+        if not task.status.is_terminal and not self._releasing:  # as it is now
+            task = await self.store.get_task(project_id, session_id, task_id)
         return await self._with_position(task)
 
     async def _read_after(
         self, firing: int, project_id: str, session_id: str, task_id: str
     ) -> Task:
-        """Read a task once for all the waiters one firing woke: a read begun after that
-        firing shows what it announced. (A thousand waits on one task cost one read.)"""
+        """Read a task once for all the waits that need a read begun after the same firing
+        (those it woke, and those that arrived since): such a read shows what that firing
+        announced, and any later change fires again. (A thousand waits, one read.)"""
         key = (firing, project_id, session_id, task_id)
         shared = self._reads.get(key)
         if shared is None:

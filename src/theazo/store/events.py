@@ -56,6 +56,12 @@ class EventHub:
                 del self._finish_waiters[task_id]
 
     @property
+    def firings(self) -> int:
+        """The number of the latest firing: a read begun now shows what every firing up to
+        it announced."""
+        return self._firings
+
+    @property
     def waiter_count(self) -> int:
         return sum(len(w) for w in self._finish_waiters.values())
 
