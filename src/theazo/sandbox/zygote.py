@@ -209,18 +209,19 @@ class Zygote:
             self.spares.remove(spare)
 
     def _shutdown(self) -> None:
+        ending = {pid: running.workdir for pid, running in self.children.items()}
+        ending |= {spare.pid: spare.workdir for spare in self.spares}
         for spare in self.spares:
-            _kill_group(spare.pid)
             spare.handoff.close()
-            self.children[spare.pid] = _Running("", spare.workdir)  # reaped and cleaned below
-        for pid in list(self.children):
+        for pid in ending:
             _kill_group(pid)
-        for pid, running in list(self.children.items()):
+        for pid, workdir in ending.items():
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-            shutil.rmtree(running.workdir, ignore_errors=True)
+            _remove(workdir)
+        self.spares.clear()
         self.children.clear()
 
 

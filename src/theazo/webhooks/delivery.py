@@ -220,24 +220,16 @@ class DeliveryWorker:
 
 def _log_failure(delivery: Delivery, attempt: DeliveryAttempt, retry_at: datetime | None) -> None:
     what = attempt.error or f"HTTP {attempt.http_status}"
-    if retry_at is None:
-        log.error(
-            "task %s: webhook %s (%s) to %s failed on attempt %d (%s); giving up",
-            delivery.task_id,
-            delivery.message_id,
-            delivery.event,
-            delivery.url,
-            delivery.attempts,
-            what,
-        )
-        return
-    log.warning(
-        "task %s: webhook %s (%s) to %s failed on attempt %d (%s); retrying at %s",
+    when = None if retry_at is None else retry_at.isoformat(timespec="seconds")
+    then = "giving up" if when is None else f"retrying at {when}"
+    log.log(
+        logging.ERROR if retry_at is None else logging.WARNING,
+        "task %s: webhook %s (%s) to %s failed on attempt %d (%s); %s",
         delivery.task_id,
         delivery.message_id,
         delivery.event,
         delivery.url,
         delivery.attempts,
         what,
-        retry_at.isoformat(timespec="seconds"),
+        then,
     )
