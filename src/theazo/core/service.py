@@ -172,10 +172,7 @@ class TaskService:
     def _timeout(self, value: str | float | None) -> float:
         if value is None:
             return self.settings.default_task_timeout_seconds
-        try:
-            seconds = parse_duration(value)
-        except InvalidDuration as exc:
-            raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
+        seconds = _timeout_seconds(value)
         if not 0 < seconds <= self.settings.max_task_timeout_seconds:
             raise InvalidField(
                 "timeout",
@@ -204,16 +201,12 @@ class TaskService:
         if task.status is not TaskStatus.QUEUED:
             return task
         position = await self.store.queue_position(task)
-        return _replace_position(task, position)
+        return replace(task, queue_position=position)
 
     def wait_timeout(self, value: str | None) -> float:
         if value is None:
             return self.settings.default_wait_seconds
-        try:
-            seconds = parse_duration(value)
-        except InvalidDuration as exc:
-            raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
-        return min(seconds, self.settings.max_wait_seconds)
+        return min(_timeout_seconds(value), self.settings.max_wait_seconds)
 
     async def wait(
         self, project_id: str, session_id: str, task_id: str, timeout_seconds: float
@@ -299,5 +292,9 @@ def _priority(label: str) -> Priority:
         ) from None
 
 
-def _replace_position(task: Task, position: int) -> Task:
-    return replace(task, queue_position=position)
+def _timeout_seconds(value: str | float) -> float:
+    """A ``timeout`` field or parameter in seconds; a 422 naming it if it is no duration."""
+    try:
+        return parse_duration(value)
+    except InvalidDuration as exc:
+        raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
