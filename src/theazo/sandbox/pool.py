@@ -212,10 +212,9 @@ class SandboxPool:
 
     async def close(self) -> None:
         self._closing = True
-        for task_id, pid in list(self._running_pids.items()):
+        for pid in list(self._running_pids.values()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            del task_id
         self._drop_control()
         if self._process is not None:
             try:
@@ -246,7 +245,7 @@ class SandboxPool:
         task_id: str = init["task_id"]
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         reader, writer = await asyncio.open_unix_connection(
-            sock=ours, limit=self.settings.max_output_bytes + 65536
+            sock=ours, limit=self.settings.max_output_bytes + defaults.FRAME_OVERHEAD_BYTES
         )
         writer.write(protocol.frame({"t": "init", **init}))
         spawned: asyncio.Future[int] = loop.create_future()
@@ -371,10 +370,9 @@ class SandboxPool:
     def _on_zygote_gone(self) -> None:
         """The zygote died. Its sandboxes' fates are unknown: kill them, report them lost."""
         self._drop_control()
-        for task_id, pid in list(self._running_pids.items()):
+        for pid in list(self._running_pids.values()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            del task_id
         for exited in self._running.values():
             if not exited.done():
                 exited.set_result(ExitStatus(-signal.SIGKILL, 0.0, 0, zygote_lost=True))
