@@ -1,12 +1,22 @@
-"""SQLite: every migration applied in order gives exactly ``schema.sql``."""
+"""SQLite: every migration applied in order gives exactly ``schema.sql``; the file is private;
+the WAL does not grow without end."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import sqlite3
+import time
 from pathlib import Path
 
+import pytest
+
+from theazo.core import defaults
+from theazo.core.models import Limits, NewTask
+from theazo.core.states import Priority
+from theazo.store.base import StoreSettings
 from theazo.store.sqlfiles import load_text, migration_files
-from theazo.store.sqlite.store import split_statements
+from theazo.store.sqlite.store import SQLiteStore, split_statements
 
 PACKAGE = "theazo.store.sqlite"
 
@@ -28,11 +38,42 @@ def test_migrations_build_schema_sql(tmp_path: Path) -> None:
 
 
 def test_the_database_file_is_private(tmp_path: Path) -> None:
-    import asyncio
-
-    from theazo.store.sqlite.store import SQLiteStore
-
     store = SQLiteStore(tmp_path / "private.db")
     asyncio.run(store.open())
     asyncio.run(store.close())
     assert (tmp_path / "private.db").stat().st_mode & 0o077 == 0
+
+
+def test_steady_writes_do_not_grow_the_wal_without_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passive checkpoint never catches up with a writer that never pauses, and a WAL only
+    starts over (here: shrinks to nothing) once one has; the store must make room for a
+    restart itself."""
+    monkeypatch.setattr(defaults, "SQLITE_CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(defaults, "SQLITE_WAL_RESTART_FRAMES", 50)
+    monkeypatch.setattr(defaults, "SQLITE_WAL_SIZE_LIMIT_BYTES", 0)
+    wal = tmp_path / "steady.db-wal"
+    task = NewTask(
+        agent="noop", input=None, priority=Priority.NORMAL, timeout_seconds=60.0, max_attempts=1
+    )
+    limits = Limits(max_running=1, max_queued=10_000_000, budget=None)
+
+    async def write_steadily() -> list[int]:
+        store = SQLiteStore(tmp_path / "steady.db", StoreSettings(default_limits=limits))
+        await store.open()
+        try:
+            project_id = await store.create_project()
+            session = await store.session_for_user(project_id, "user")
+            sizes: list[int] = []
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                await store.submit(project_id, session.session_id, [task] * 20)
+                sizes.append(wal.stat().st_size)
+            return sizes
+        finally:
+            await store.close()
+
+    sizes = asyncio.run(write_steadily())
+    restarts = sum(1 for before, after in itertools.pairwise(sizes) if after < before)
+    assert restarts >= 3, f"the WAL started over {restarts} times; it reached {max(sizes):,} bytes"

@@ -66,6 +66,8 @@ SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to fini
 
 # --- SQLite --------------------------------------------------------------------------------
 SQLITE_CHECKPOINT_SECONDS = 0.5  # the WAL is copied into the database twice a second
+SQLITE_WAL_RESTART_FRAMES = 1000  # a WAL still longer after a passive checkpoint is restarted
+SQLITE_RESTART_WAIT_SECONDS = 5.0  # how long a restarting checkpoint waits for the writer
 SQLITE_WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # after a checkpoint the WAL shrinks to this
 SQLITE_CACHE_KIB = 32 * 1024  # SQLite's own default, 2 MiB, misses on a claim's scattered rows
 

@@ -9,6 +9,7 @@ failing half-way. The operations themselves are in ``theazo.store.sql``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -139,6 +140,8 @@ class SQLiteStore(SQLStore):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
+        if self._checkpointer is not None and self._checkpointer.restart_due:
+            await self._checkpointer.hold_writes()
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -177,29 +180,76 @@ class SQLiteStore(SQLStore):
 
 class Checkpointer(threading.Thread):
     """Checkpoints the WAL from a thread of its own, on a connection of its own, so that the
-    fsync it ends with never blocks the event loop. PASSIVE: it never waits for, nor blocks,
-    the writer; what it cannot copy now it copies next time."""
+    fsync it ends with never blocks the event loop.
+
+    Mostly PASSIVE: it never waits for, nor blocks, the writer. But a WAL only starts over
+    from its beginning once a checkpoint has copied all of it, which under steady writes a
+    passive one never does: new frames land while it copies. The WAL then grows without end
+    (560 MB for a 26 MB database after 100,000 submits) and every read and commit slows
+    down with it. So when a passive checkpoint leaves more than SQLITE_WAL_RESTART_FRAMES
+    behind, it asks for a RESTART, which needs the writer to pause: a writer never does on
+    its own, since the event loop begins its next transaction as soon as the last one ends.
+    The store's next transaction therefore awaits ``hold_writes`` (the loop goes on serving
+    everything else) while the RESTART copies what is left and lets the next commit start
+    the WAL over.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__(name="theazo-sqlite-checkpoint", daemon=True)
         self._path = path
         self._stopping = threading.Event()
+        self.restart_due = False  # read by the event loop before each transaction
+        self._writes_held = threading.Event()
+        self._restarted = threading.Event()
+        self._hold_lock: asyncio.Lock | None = None
 
     def run(self) -> None:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            self._path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=defaults.SQLITE_RESTART_WAIT_SECONDS,
+        )
         try:
             while not self._stopping.wait(defaults.SQLITE_CHECKPOINT_SECONDS):
-                self.checkpoint(db)
-            self.checkpoint(db)
+                self._checkpoint(db)
+            self._checkpoint(db)
         finally:
+            self._release_writer()
             db.close()
 
-    @staticmethod
-    def checkpoint(db: sqlite3.Connection) -> None:
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _, wal_frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if wal_frames > defaults.SQLITE_WAL_RESTART_FRAMES:
+                self._restart(db)
         except sqlite3.Error:  # busy or closing: the next round copies it
             log.debug("a WAL checkpoint did not run", exc_info=True)
+
+    def _restart(self, db: sqlite3.Connection) -> None:
+        self._writes_held.clear()
+        self._restarted.clear()
+        self.restart_due = True
+        # An idle writer never comes to hold its writes; the RESTART then meets no writer.
+        self._writes_held.wait(defaults.SQLITE_CHECKPOINT_SECONDS)
+        try:
+            db.execute("PRAGMA wal_checkpoint(RESTART)")
+        finally:
+            self._release_writer()
+
+    def _release_writer(self) -> None:
+        self.restart_due = False
+        self._restarted.set()
+
+    async def hold_writes(self) -> None:
+        """Begin no write until the due RESTART is over (one waiter holds, the rest queue)."""
+        if self._hold_lock is None:
+            self._hold_lock = asyncio.Lock()
+        async with self._hold_lock:
+            if not self.restart_due:
+                return
+            self._writes_held.set()
+            await asyncio.to_thread(self._restarted.wait, defaults.SQLITE_RESTART_WAIT_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
