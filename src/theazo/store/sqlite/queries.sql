@@ -37,7 +37,9 @@ WHERE session_id = :session_id AND project_id = :project_id
 RETURNING *;
 
 -- name: running_tasks_of_session
-SELECT * FROM tasks WHERE session_id = :session_id AND status = 'running';
+-- Walks the running tasks of every session (few), not the session's whole history.
+SELECT * FROM tasks INDEXED BY tasks_running_lease
+WHERE status = 'running' AND session_id = :session_id;
 
 -- name: fair_key_inputs
 -- What fair_keys() needs, in one round trip: the session's last key in this priority, the key

@@ -79,7 +79,6 @@ CREATE TABLE tasks (
 -- many finished tasks accumulate.
 CREATE INDEX tasks_claim ON tasks (priority, fair_key, id) WHERE status = 'queued';
 CREATE INDEX tasks_session_newest ON tasks (session_id, id);
-CREATE INDEX tasks_session_status ON tasks (session_id, status, id);
 CREATE UNIQUE INDEX tasks_idempotency ON tasks (session_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'running';
