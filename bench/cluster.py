@@ -29,6 +29,10 @@ NODE_CONCURRENCY = 4  # each worker node's --concurrency
 TASK_SECONDS = 0.05  # what each `sleep` task sleeps
 MAX_RUNNING = 1_000  # the session's limit: far above what the nodes can run at once
 WAITERS = 512  # long polls open at once
+# ... spread over this many SDK clients: httpx's connection pool looks at every one of its
+# connections on every request, and one pool of 512 kept the benchmark's process (on the same
+# two cores as the nodes) at a full core.
+CLIENT_SHARDS = 8
 NODE_OPTIONS = ("--max-running-per-session", str(MAX_RUNNING), *UNLIMITED_QUEUE)
 
 
@@ -42,7 +46,8 @@ def measure_cluster(bench: Bench) -> Result:
     one session's row), their ``maxRunning`` set to 1,000 (PATCH). Warm-up: 4 tasks per node
     in the first, waited for. Then ``--tasks`` (TASKS by default) ``sleep`` tasks of
     TASK_SECONDS, spread evenly over the sessions and submitted in batches of up to 1,000
-    (``POST …/tasks/batch``), then an SDK ``wait`` on each, at most WAITERS open at once.
+    (``POST …/tasks/batch``), then an SDK ``wait`` on each, at most WAITERS open at once,
+    spread over CLIENT_SHARDS SDK clients.
     Tasks/s: the cluster's, by server timestamps, from the first task's ``createdAt`` to the
     last one's ``completedAt`` (what the nodes did; the client on the same two cores lags
     behind it, and its own figure is in the notes). The ceiling is nodes * 4 / TASK_SECONDS
@@ -92,10 +97,16 @@ def run_cluster(bench: Bench, nodes: int, count: int, result: Result) -> float:
 
 
 async def drive(server: Server, nodes: int, count: int, sessions: int) -> tuple[float, str]:
-    async with server.client(WAITERS + 8) as client:
-        opened = await open_sessions(client, sessions)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(server.client(WAITERS // CLIENT_SHARDS + 8))
+            for _ in range(CLIENT_SHARDS)
+        ]
+        opened = await open_sessions(clients[0], sessions)
         for session in opened:
             await session.update_limits(max_running=MAX_RUNNING)
+        # The same sessions, seen through each client.
+        views = [opened, *[await open_sessions(client, sessions) for client in clients[1:]]]
         body = {"agent": "sleep", "input": {"seconds": TASK_SECONDS}}
         warmup = await submit_batches(opened[:1], [body] * (nodes * NODE_CONCURRENCY))
         await wait_all(opened[0], warmup, WAITERS)
@@ -105,13 +116,15 @@ async def drive(server: Server, nodes: int, count: int, sessions: int) -> tuple[
             *(submit_batches([s], [body] * n) for s, n in zip(opened, shares, strict=True))
         )
         submitted = time.perf_counter()
+        at_once = max(1, WAITERS // (sessions * CLIENT_SHARDS))
         waited = await asyncio.gather(
             *(
-                wait_all(s, tasks, max(1, WAITERS // sessions))
-                for s, tasks in zip(opened, batches, strict=True)
+                wait_all(view[i], tasks[shard::CLIENT_SHARDS], at_once)
+                for i, tasks in enumerate(batches)
+                for shard, view in enumerate(views)
             )
         )
-        answers = [answer for answers_of_session in waited for answer in answers_of_session]
+        answers = [answer for answers_of_wait in waited for answer in answers_of_wait]
         end = max(moment for _, moment in answers)
     done = [task for task, _ in answers]
     rate = len(done) / server_span(done)

@@ -61,7 +61,10 @@ class AsyncTheazo(BaseTheazo):
         timeout: Seconds allowed for each phase of a call (connect, read, write), or an
             ``httpx.Timeout``; ``None`` for no limit. Long polls extend their read time-out.
         http_client: An ``httpx.AsyncClient`` to send with; its headers are kept, but not its
-            base URL or time-out. The caller closes it.
+            base URL or time-out. The caller closes it. Its ``limits`` cap the waits held at
+            once (httpx's default is 100 connections). For many hundreds, several clients
+            with a hundred or so connections each cost far less CPU than one large pool,
+            which httpx walks on every request (encode/httpcore#1035).
 
     Raises:
         TheazoError: No API key was given or found in the environment.
