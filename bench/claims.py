@@ -24,7 +24,7 @@ from bench.common import (
     percentile,
     ratio,
 )
-from theazo.core.models import Limits, NewTask
+from theazo.core.models import ClaimedTask, Limits, NewTask
 from theazo.core.states import Priority, Scheduling
 from theazo.store import Store, StoreSettings, create_store, sqlite_path
 
@@ -97,24 +97,28 @@ def fill(url: str, params: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
-async def timed_claims(
-    store: Store, size: int, wanted: int, claimed: Counter[str] | None = None
-) -> list[float]:
+async def timed_claim(store: Store, size: int) -> tuple[float, list[ClaimedTask]]:
+    """One claim of ``size``: the seconds it took and what it started (never nothing: the
+    queue is deep enough for every claim a measurement makes)."""
+    start = time.perf_counter()
+    started = await store.claim(WORKER, size)
+    seconds = time.perf_counter() - start
+    if not started:
+        raise RuntimeError("a claim found nothing: the queue ran dry")
+    return seconds, started
+
+
+async def timed_claims(store: Store, size: int, wanted: int) -> list[float]:
     """Claims of ``size`` until ``wanted`` tasks were claimed, after WARMUP untimed ones; the
-    seconds each timed claim took (its tasks counted by session in ``claimed``)."""
+    seconds each timed claim took."""
     for _ in range(WARMUP):
         await store.claim(WORKER, size)
     seconds: list[float] = []
     taken = 0
     while taken < wanted:
-        start = time.perf_counter()
-        started = await store.claim(WORKER, size)
-        seconds.append(time.perf_counter() - start)
-        if not started:
-            raise RuntimeError(f"a claim found nothing after {taken} of {wanted} tasks")
+        elapsed, started = await timed_claim(store, size)
+        seconds.append(elapsed)
         taken += len(started)
-        if claimed is not None:
-            claimed.update(claim.task.session_id for claim in started)
     return seconds
 
 
@@ -192,25 +196,31 @@ def measure_fair_claims(bench: Bench) -> Result:
     sessions each submit ``--fair-queued`` ``noop`` tasks through ``store.submit``, in chunks
     of SUBMIT_CHUNK, the sessions taking turns (so under fair share their keys interleave and
     consecutive claims take from different sessions; under FIFO a claim takes a run of one
-    session's tasks). The store closed and opened again. Then, for each of
-    ``--fair-claim-sizes`` in turn, after WARMUP untimed claims, claims of that size until
-    ``--fair-claimed`` tasks are claimed, each timed from the call to its return.
+    session's tasks). Both stores closed and opened again. Then, for each of
+    ``--fair-claim-sizes`` in turn, after WARMUP untimed claims on each, claims of that size
+    until ``--fair-claimed`` tasks are claimed from each store, a fair claim and a FIFO claim
+    in turn, each timed from the call to its return. Interleaved, because a few hundred
+    claims take well under a second: timed one policy after the other, a passing stall of
+    the shared machine decided the ratio.
     """
     result = Result("fair_claims")
     sizes = bench.sizes
-    policies: dict[Scheduling, dict[int, list[float]]] = {}
-    for policy in (Scheduling.FAIR, Scheduling.FIFO):
-        with bench.fresh_database(f"fair_claims_{policy.value}") as url:
-            series, claimed, submitting = asyncio.run(fair_run(url, policy, sizes))
-        policies[policy] = series
-        for size, seconds in series.items():
+    policies = (Scheduling.FAIR, Scheduling.FIFO)
+    with contextlib.ExitStack() as stack:
+        urls = {
+            p: stack.enter_context(bench.fresh_database(f"fair_claims_{p.value}")) for p in policies
+        }
+        series, claimed, submitting = asyncio.run(fair_run(urls, sizes))
+    for policy in policies:
+        for size, seconds in series[policy].items():
             result.figures += p50_p99(f"{policy.value} claim of {size}", seconds)
         result.notes.append(
             f"{policy.value}: {sizes.fair_sessions} x {sizes.fair_queued} tasks submitted in "
-            f"{submitting:.1f} s; " + "; ".join(spread(size, claimed[size]) for size in series)
+            f"{submitting[policy]:.1f} s; "
+            + "; ".join(spread(size, claimed[policy][size]) for size in series[policy])
         )
     for size in sizes.fair_claim_sizes:
-        fair, fifo = policies[Scheduling.FAIR][size], policies[Scheduling.FIFO][size]
+        fair, fifo = series[Scheduling.FAIR][size], series[Scheduling.FIFO][size]
         for q in (50, 99):
             result.figures.append(
                 Figure(
@@ -231,30 +241,49 @@ def spread(size: int, claimed: Counter[str]) -> str:
     )
 
 
+PolicySeries = dict[Scheduling, dict[int, list[float]]]
+PolicyClaimed = dict[Scheduling, dict[int, Counter[str]]]
+
+
 async def fair_run(
-    url: str, policy: Scheduling, sizes: Sizes
-) -> tuple[dict[int, list[float]], dict[int, Counter[str]], float]:
-    """Seconds per timed claim and the claimed tasks per session, by claim size; and the
-    submitting time."""
-    async with opened_store(url, policy) as store:
-        project_id = await store.create_project()
-        sessions = [
-            (await store.session_for_user(project_id, f"bench_user_{i}")).session_id
-            for i in range(sizes.fair_sessions)
-        ]
-        start = time.perf_counter()
-        await submit_in_turns(store, project_id, sessions, sizes.fair_queued)
-        submitting = time.perf_counter() - start
-    # Opened again, as claim_run does after its fill: the claims are timed on a database that
-    # has absorbed the 100,000 submits (on SQLite, the WAL they left is checkpointed when the
+    urls: dict[Scheduling, str], sizes: Sizes
+) -> tuple[PolicySeries, PolicyClaimed, dict[Scheduling, float]]:
+    """Per policy: seconds per timed claim and the claimed tasks per session, by claim size;
+    and the submitting time."""
+    submitting: dict[Scheduling, float] = {}
+    for policy, url in urls.items():
+        async with opened_store(url, policy) as store:
+            project_id = await store.create_project()
+            sessions = [
+                (await store.session_for_user(project_id, f"bench_user_{i}")).session_id
+                for i in range(sizes.fair_sessions)
+            ]
+            start = time.perf_counter()
+            await submit_in_turns(store, project_id, sessions, sizes.fair_queued)
+            submitting[policy] = time.perf_counter() - start
+    # Opened again, as claim_run does after its fill: the claims are timed on databases that
+    # have absorbed the 100,000 submits (on SQLite, the WAL they left is checkpointed when the
     # store closes), not while a checkpoint of them competes for the same two cores.
-    async with opened_store(url, policy) as store:
-        await store.register_worker(WORKER, "bench", os.getpid())
-        series: dict[int, list[float]] = {}
-        claimed: dict[int, Counter[str]] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        stores = {p: await stack.enter_async_context(opened_store(u, p)) for p, u in urls.items()}
+        series: PolicySeries = {p: {} for p in stores}
+        claimed: PolicyClaimed = {p: {} for p in stores}
+        for store in stores.values():
+            await store.register_worker(WORKER, "bench", os.getpid())
         for size in sizes.fair_claim_sizes:
-            claimed[size] = Counter()
-            series[size] = await timed_claims(store, size, sizes.fair_claimed, claimed[size])
+            for policy in stores:
+                claimed[policy][size] = Counter()
+                series[policy][size] = []
+            for store in stores.values():
+                for _ in range(WARMUP):
+                    await store.claim(WORKER, size)
+            taken = dict.fromkeys(stores, 0)
+            while min(taken.values()) < sizes.fair_claimed:
+                for policy, store in stores.items():
+                    seconds, started = await timed_claim(store, size)
+                    series[policy][size].append(seconds)
+                    taken[policy] += len(started)
+                    claimed[policy][size].update(c.task.session_id for c in started)
     return series, claimed, submitting
 
 
