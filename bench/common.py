@@ -72,7 +72,11 @@ class Sizes:
         default=(1, 8), metadata={"help": "fair_claims: tasks per claim, one series for each"}
     )
     cluster_nodes: tuple[int, ...] = field(
-        default=(1, 2, 4), metadata={"help": "cluster: worker node counts, one run for each"}
+        default=(1, 2, 4), metadata={"help": "cluster: worker node counts, one run each a round"}
+    )
+    cluster_rounds: int = field(
+        default=3,
+        metadata={"help": "cluster: rounds over the node counts; each count's median is shown"},
     )
     cluster_sessions: int = field(
         default=1, metadata={"help": "cluster: sessions the tasks are spread over"}
