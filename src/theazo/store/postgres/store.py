@@ -164,11 +164,16 @@ class PostgresStore(SQLStore):
         fire(self, events)
 
     async def _notify(self, conn: Connection, events: list[tuple[str, str | None]]) -> None:
-        for event, payload in dict.fromkeys(events):  # once each, in order
-            await conn.execute(
-                b"SELECT pg_notify(%s, %s)",
-                (self._channels[event], f"{self._origin}:{payload or ''}"),
-            )
+        """Send the transaction's notifications, once each and in order, in one statement: a
+        round trip each would lengthen every transaction that holds a lock."""
+        distinct = dict.fromkeys(events)
+        if not distinct:
+            return
+        calls = b", ".join([b"pg_notify(%s, %s)"] * len(distinct))
+        params: list[str] = []
+        for event, payload in distinct:
+            params += [self._channels[event], f"{self._origin}:{payload or ''}"]
+        await conn.execute(b"SELECT " + calls, params)
 
     def _emit(self, event: str, task_id: str | None = None) -> None:
         events = _pending.get()
