@@ -108,20 +108,6 @@ async def timed_claim(store: Store, size: int) -> tuple[float, list[ClaimedTask]
     return seconds, started
 
 
-async def timed_claims(store: Store, size: int, wanted: int) -> list[float]:
-    """Claims of ``size`` until ``wanted`` tasks were claimed, after WARMUP untimed ones; the
-    seconds each timed claim took."""
-    for _ in range(WARMUP):
-        await store.claim(WORKER, size)
-    seconds: list[float] = []
-    taken = 0
-    while taken < wanted:
-        elapsed, started = await timed_claim(store, size)
-        seconds.append(elapsed)
-        taken += len(started)
-    return seconds
-
-
 def measure_claim_scale(bench: Bench) -> Result:
     """The store's claim with 1,000 and with 1,000,000 finished tasks in the table.
 
@@ -132,18 +118,24 @@ def measure_claim_scale(bench: Bench) -> Result:
     opened again. Then WARMUP + ``--claim-samples`` tasks submitted one at a time
     (``store.submit``, each timed), then as many claims of 1 (``store.claim``); the first
     WARMUP of each are not counted. Each claim timed from the call to its return: one
-    transaction that picks the task, starts it and counts it in its session.
+    transaction that picks the task, starts it and counts it in its session. The counts'
+    stores are all open at once and take turns, a submit (or claim) on each in turn, so that
+    the machine's passing stalls fall on every count alike.
     """
     result = Result("claim_scale")
     samples = bench.sizes.claim_samples
-    runs: dict[int, tuple[list[float], list[float]]] = {}
-    for finished in bench.sizes.claim_finished:
-        with bench.fresh_database(f"claim_scale_{finished}") as url:
-            submits, claims, filling = asyncio.run(claim_run(url, finished, samples))
-        runs[finished] = submits, claims
+    with contextlib.ExitStack() as stack:
+        urls = {
+            finished: stack.enter_context(bench.fresh_database(f"claim_scale_{finished}"))
+            for finished in bench.sizes.claim_finished
+        }
+        runs, filling = asyncio.run(claim_runs(urls, samples))
+    for finished, (submits, claims) in runs.items():
         result.figures += p50_p99(f"claim, {finished:,} finished", claims)
         result.figures += p50_p99(f"submit, {finished:,} finished", submits)
-        result.notes.append(f"{finished:,} finished tasks written and analysed in {filling:.1f} s")
+        result.notes.append(
+            f"{finished:,} finished tasks written and analysed in {filling[finished]:.1f} s"
+        )
     fewest, most = min(runs), max(runs)
     if fewest != most:
         for q in (50, 99):
@@ -162,30 +154,43 @@ def measure_claim_scale(bench: Bench) -> Result:
     return result
 
 
-async def claim_run(
-    url: str, finished: int, samples: int
-) -> tuple[list[float], list[float], float]:
-    """Seconds per submit and per claim with ``finished`` tasks in the table; fill seconds."""
-    async with opened_store(url) as store:
-        project_id = await store.create_project()
-        session = await store.session_for_user(project_id, "bench_user")
-    params = {
-        "project_id": project_id,
-        "session_id": session.session_id,
-        "user_id": session.user_id,
-        "priority": int(Priority.NORMAL),
-        "count": finished,
-    }
-    filling = fill(url, params)
-    async with opened_store(url) as store:  # a fresh connection plans with the new statistics
-        await store.register_worker(WORKER, "bench", os.getpid())
-        submits = []
+async def claim_runs(
+    urls: dict[int, str], samples: int
+) -> tuple[dict[int, tuple[list[float], list[float]]], dict[int, float]]:
+    """Per count of finished tasks: seconds per submit and per claim; and the fill seconds."""
+    sessions: dict[int, tuple[str, str]] = {}
+    filling: dict[int, float] = {}
+    for finished, url in urls.items():
+        async with opened_store(url) as store:
+            project_id = await store.create_project()
+            session = await store.session_for_user(project_id, "bench_user")
+        sessions[finished] = project_id, session.session_id
+        params = {
+            "project_id": project_id,
+            "session_id": session.session_id,
+            "user_id": session.user_id,
+            "priority": int(Priority.NORMAL),
+            "count": finished,
+        }
+        filling[finished] = fill(url, params)
+    async with contextlib.AsyncExitStack() as stack:
+        # Fresh connections, which plan with the new statistics.
+        stores = {f: await stack.enter_async_context(opened_store(u)) for f, u in urls.items()}
+        submits: dict[int, list[float]] = {finished: [] for finished in stores}
+        claims: dict[int, list[float]] = {finished: [] for finished in stores}
+        for store in stores.values():
+            await store.register_worker(WORKER, "bench", os.getpid())
         for _ in range(WARMUP + samples):
-            start = time.perf_counter()
-            await store.submit(project_id, session.session_id, [NOOP])
-            submits.append(time.perf_counter() - start)
-        claims = await timed_claims(store, 1, samples)
-    return submits[WARMUP:], claims, filling
+            for finished, store in stores.items():
+                project_id, session_id = sessions[finished]
+                start = time.perf_counter()
+                await store.submit(project_id, session_id, [NOOP])
+                submits[finished].append(time.perf_counter() - start)
+        for _ in range(WARMUP + samples):
+            for finished, store in stores.items():
+                claims[finished].append((await timed_claim(store, 1))[0])
+    runs = {f: (submits[f][WARMUP:], claims[f][WARMUP:]) for f in stores}
+    return runs, filling
 
 
 def measure_fair_claims(bench: Bench) -> Result:
