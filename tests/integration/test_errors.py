@@ -14,6 +14,13 @@ from theazo.sdk import Session
 PROBLEM = "application/problem+json"
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.fixture(scope="module")
 def other_key(server: ServerProcess) -> str:
     """A key of another project on the same server (made as an operator would)."""
@@ -148,6 +155,21 @@ def test_unknown_session_and_task_are_404(server: ServerProcess, session: Sessio
         ({"input": 1}, "validation_error", "agent"),
         ({"agent": 5, "input": 1}, "validation_error", "agent"),
         ({"agent": "data_processor", "input": {"rows": "nope"}}, "invalid_input", None),
+        # What one backend or another cannot store and send back (see core/json_values.py).
+        ({"agent": "echo", "input": _nested(65)}, "invalid_input", "input"),
+        ({"agent": "echo", "input": {"k": "a\x00b"}}, "invalid_input", "input"),
+        ({"agent": "echo", "input": {"a\x00": 1}}, "invalid_input", "input"),
+        (
+            {"agent": "echo", "input": 1, "metadata": {"k": "\x00"}},
+            "validation_error",
+            "metadata.k",
+        ),
+        (
+            {"agent": "echo", "input": 1, "webhook": "https://example.com/\x00"},
+            "invalid_webhook_url",
+            "webhook",
+        ),
+        ({"agent": "ec\x00ho", "input": 1}, "validation_error", "agent"),
     ],
 )
 def test_wrong_fields_are_422_naming_the_field(
@@ -172,6 +194,44 @@ def test_malformed_json_is_400(server: ServerProcess, session: Session, raw: byt
     )
     assert response.status_code in (400, 422)
     _assert_problem(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"agent": "echo", "input": NaN}',
+        b'{"agent": "echo", "input": -Infinity}',
+        b'{"agent": "echo", "input": 1e400}',
+        b'{"agent": "echo", "input": ' + b"9" * 5000 + b"}",
+        b'{"agent": "echo", "input": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"agent": "echo", "input": "\xff"}',
+    ],
+    ids=["nan", "infinity", "out-of-range", "long-integer", "deep", "not-utf8"],
+)
+@pytest.mark.parametrize("path", ["tasks", "tasks/batch"])
+def test_what_python_parses_but_json_is_not_is_400(
+    server: ServerProcess, session: Session, raw: bytes, path: str
+) -> None:
+    if path == "tasks/batch":
+        raw = b'{"tasks": [' + raw + b"]}"
+    response = _call(server, "POST", f"/v1/sessions/{session.session_id}/{path}", content=raw)
+    _assert_problem(response, 400, "malformed_json")
+    assert session.tasks.list().data == []
+
+
+def test_a_lone_surrogate_in_the_input_is_422(server: ServerProcess, session: Session) -> None:
+    raw = b'{"agent": "echo", "input": {"text": "\\ud800"}}'  # JSON escapes, as sent
+    response = _call(server, "POST", f"/v1/sessions/{session.session_id}/tasks", content=raw)
+    assert _assert_problem(response, 422, "invalid_input")["field"] == "input"
+    assert session.tasks.list().data == []
+
+
+def test_nul_in_a_user_id_is_422_and_in_a_path_404(server: ServerProcess, session: Session) -> None:
+    response = _call(server, "POST", "/v1/sessions", json={"userId": "a\x00b"})
+    assert _assert_problem(response, 422)["field"] == "userId"
+    _assert_problem(_call(server, "GET", "/v1/sessions/sess_%00"), 404)
+    path = f"/v1/sessions/{session.session_id}/tasks/task_%00/wait"
+    _assert_problem(_call(server, "GET", path), 404)
 
 
 @pytest.mark.parametrize("raw", ["[1, 2]", '"text"', "null", "42"])

@@ -52,6 +52,8 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
 }
 
+# Codes for an error of a kind of our own (see api/wire.py), whatever the field.
+_TYPE_CODES = {"unstorable_json": "invalid_input"}
 # Codes for a wrong field, by the field's name; any other field is a "validation_error".
 _FIELD_CODES = {
     "priority": "invalid_priority",
@@ -105,15 +107,19 @@ def _on_domain_error(request: Request, exc: Exception) -> Response:
 def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in raw):
-        return problem(400, "malformed_json", "the request body is not valid JSON")
+    for error in raw:
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error")
+            detail = "the request body is not valid JSON" + (f": {reason}" if reason else "")
+            return problem(400, "malformed_json", detail)
     errors = _dedupe(
         [{"field": _field_name(e.get("loc", ())), "message": str(e.get("msg"))} for e in raw]
     )
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     leaf = first["field"].split(".")[-1].split("[")[0]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    code = _FIELD_CODES.get(leaf, "validation_error")
+    code = _TYPE_CODES.get(str(raw[0].get("type"))) if raw else None
+    code = code or _FIELD_CODES.get(leaf, "validation_error")
     return problem(422, code, detail, field=first["field"], errors=errors)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from theazo.api import wire
+from theazo.api.json_body import JsonRoute
 from theazo.core import defaults
 from theazo.core.errors import InvalidField, Unauthenticated
 from theazo.core.models import Task
@@ -77,7 +78,7 @@ def _response(body: bytes | str, status: int, headers: dict[str, str] | None) ->
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=JsonRoute)
 
 
 @router.post(

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,9 +22,11 @@ from pydantic import (
     StrictStr,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from theazo.core import defaults
 from theazo.core.clock import to_rfc3339
+from theazo.core.json_values import why_not_storable
 from theazo.core.models import AgentInfo, Cost, Delivery, DeliveryAttempt, Task, WebhookSecret
 from theazo.core.service import SessionView, SubmitRequest
 from theazo.store.base import UNSET, LimitsPatch
@@ -48,8 +51,26 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS)]
-MetadataValue = Annotated[StrictStr, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS)]
+def _storable(value: Any) -> Any:
+    """Refused here, not after the insert: see core/json_values.py."""
+    reason = why_not_storable(value)
+    if reason is not None:
+        raise PydanticCustomError("unstorable_json", reason)
+    return value
+
+
+def _without_nul(text: str) -> str:
+    if "\x00" in text:
+        raise PydanticCustomError("nul_character", "must not contain a NUL character (\\u0000)")
+    return text
+
+
+StorableJson = Annotated[Any, AfterValidator(_storable)]
+# Every string a client gives: PostgreSQL's text cannot hold NUL, and no name, key or URL has
+# a use for one.
+Text = Annotated[StrictStr, AfterValidator(_without_nul)]
+MetadataKey = Annotated[Text, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[Text, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=defaults.MAX_METADATA_KEYS)]
 
 # The bounds go before the validator: after it, pydantic writes them into the JSON schema under
@@ -67,16 +88,16 @@ class WireModel(BaseModel):
 
 # --- requests -----------------------------------------------------------------------------
 class SessionCreate(WireModel):
-    user_id: Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS)]
+    user_id: Annotated[Text, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS)]
 
 
 class SubmitBody(WireModel):
-    agent: Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS)]
-    input: Any = Field(description="Any JSON value; the agent receives it as is.")
+    agent: Annotated[Text, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS)]
+    input: StorableJson = Field(description="Any JSON value; the agent receives it as is.")
     priority: PriorityLabel = "normal"
     webhook: (
         Annotated[
-            StrictStr,
+            Text,
             Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS, pattern=r"^[hH][tT][tT][pP][sS]?://"),
         ]
         | None
@@ -93,8 +114,7 @@ class SubmitBody(WireModel):
         default=0, description="Automatic re-runs after the task's worker was lost."
     )
     idempotency_key: (
-        Annotated[StrictStr, Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS)]
-        | None
+        Annotated[Text, Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS)] | None
     ) = Field(default=None, description="In a batch, what the Idempotency-Key header is alone.")
 
     def to_request(self, idempotency_key: str | None = None) -> SubmitRequest:

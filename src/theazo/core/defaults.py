@@ -35,6 +35,9 @@ MAX_METADATA_VALUE_CHARS = 512
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_USER_ID_CHARS = 255
 MAX_AGENT_NAME_CHARS = 100
+# Arrays and objects inside one another in an input or output; pydantic's encoder, which
+# answers every read, stops at 254, and a real agent's data is a few levels deep.
+MAX_JSON_DEPTH = 64
 
 # --- Sessions -------------------------------------------------------------------------------
 MAX_RUNNING_PER_SESSION = 10  # one end user cannot take every sandbox of a small node

@@ -1,0 +1,64 @@
+"""Free-form JSON values (a task's input, an agent's output) that every part of the path can
+store and send back: Python's parser and encoder accept more than JSON and more than the
+databases and pydantic's encoder take, and a value refused only after it was stored would
+break every later read of its task.
+
+Imported by sandboxes too, so it stays free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from theazo.core import defaults
+
+
+def why_not_storable(value: Any, max_depth: int = defaults.MAX_JSON_DEPTH) -> str | None:
+    """Why ``value`` cannot be stored and sent back as JSON, or None when it can.
+
+    Refused: arrays and objects nested deeper than ``max_depth``, numbers that are not finite
+    (NaN, Infinity), and strings (keys included) with a NUL character or a lone UTF-16
+    surrogate, which PostgreSQL and UTF-8 cannot take; refused on SQLite too, so that what
+    one backend accepts another can hold. Walked without recursion, so a hostile nesting
+    cannot exhaust the stack.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a string holds a NUL character (\\u0000), which PostgreSQL cannot store"
+            if not _encodable(item):
+                return "a string holds a lone surrogate, which UTF-8 cannot encode"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{item} is not a JSON number"
+        elif isinstance(item, list | tuple | dict):
+            if depth >= max_depth:
+                return f"arrays and objects are nested more than {max_depth} deep"
+            if isinstance(item, dict):
+                pending.extend((key, depth) for key in item)
+                pending.extend((child, depth + 1) for child in item.values())
+            else:
+                pending.extend((child, depth + 1) for child in item)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what no database can hold replaced: NUL by U+FFFD, and a lone surrogate
+    by "?". For the texts a sandbox sends (progress messages, error messages), which are
+    shown, not refused."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if _encodable(text):
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
