@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from theazo import Context, agent
+from theazo.sandbox import protocol
 
 
 @agent("noop")
@@ -121,3 +122,30 @@ def spender(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
         ctx.charge(input.get("amount", 10), description=f"step {step}")
         time.sleep(float(input.get("every", 0.05)))
     return {"steps": steps}
+
+
+@agent("unstorable_output")
+def unstorable_output(ctx: Context, input: dict[str, Any]) -> Any:
+    """Returns what no backend can store: with ``{"kind": "deep"}`` arrays nested 100 deep,
+    otherwise a string holding a NUL."""
+    if input.get("kind") == "deep":
+        value: Any = 1
+        for _ in range(100):
+            value = [value]
+        return value
+    return "a\x00b"
+
+
+@agent("forged_output")
+def forged_output(ctx: Context, input: Any) -> None:
+    """Writes a result frame of its own with NaN in it, as any agent could (it shares its
+    process with the sandbox's own code), and exits without returning."""
+    protocol.send_encoded(ctx._channel, b'{"t":"result","output":NaN}')
+    os._exit(0)
+
+
+@agent("nul_texts")
+def nul_texts(ctx: Context, input: Any) -> None:
+    """Reports progress, then fails, each with a NUL in its text."""
+    ctx.progress(0.5, "half\x00way")
+    raise RuntimeError("broke\x00here")

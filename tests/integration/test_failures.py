@@ -63,3 +63,34 @@ def test_sandbox_sees_none_of_the_servers_secrets(session: Session, server: Serv
     assert not [name for name in task.output["env"] if name.startswith("THEAZO")]
     assert task.output["user_id"] == session.user_id
     assert task.output["session_id"] == session.session_id
+
+
+@pytest.mark.parametrize(
+    ("agent", "input", "words"),
+    [
+        ("unstorable_output", {"kind": "deep"}, "nested more than 64 deep"),
+        ("unstorable_output", {"kind": "nul"}, "NUL"),
+        ("forged_output", {}, "nan is not a JSON number"),
+    ],
+)
+def test_an_output_no_backend_can_store_is_invalid_output(
+    session: Session, agent: str, input: dict[str, str], words: str
+) -> None:
+    task = session.run(agent=agent, input=input, wait_timeout="30s")
+
+    assert task.status == "failed"
+    assert task.error is not None
+    assert task.error.code == "invalid_output"
+    assert words in task.error.message
+    assert session.tasks.get(task.task_id).error == task.error  # stored, and read back
+
+
+def test_nul_in_an_agents_texts_is_shown_not_fatal(session: Session) -> None:
+    task = session.run(agent="nul_texts", input={}, wait_timeout="30s")
+
+    assert task.status == "failed"
+    assert task.error is not None
+    assert task.error.code == "agent_error"
+    assert "broke\ufffdhere" in task.error.message
+    assert task.message in (None, "half\ufffdway")
+    assert len(session.tasks.list().data) >= 1  # the session's tasks still read back

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from theazo.core import cost, defaults
+from theazo.core.json_values import storable_text, why_not_storable
 from theazo.core.models import ClaimedTask, Outcome, TaskError
 from theazo.core.states import ErrorCode
 from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
@@ -125,7 +126,7 @@ class TaskRun:
             if isinstance(progress, int | float) and 0 <= progress <= 1:
                 self._pending_progress = float(progress)
             if isinstance(text, str):
-                self._pending_message = text[: defaults.MAX_MESSAGE_CHARS]
+                self._pending_message = storable_text(text[: defaults.MAX_MESSAGE_CHARS])
             self._schedule_flush()
         elif kind == "charge":
             try:
@@ -140,9 +141,18 @@ class TaskRun:
                 else:
                     self._schedule_flush()
         elif kind == "result":
-            report.result, report.has_result = message.get("output"), True
+            # Checked again here: the child checks what the agent returns, but the agent runs in
+            # the same process and could write a frame of its own.
+            output = message.get("output")
+            reason = why_not_storable(output)
+            if reason is None:
+                report.result, report.has_result = output, True
+            else:
+                message_text = f"the agent's output is not JSON: {reason}"
+                report.error = TaskError(ErrorCode.INVALID_OUTPUT, message_text)
         elif kind == "error":
-            report.error = TaskError(str(message.get("code")), str(message.get("message", "")))
+            text = storable_text(str(message.get("message", "")))
+            report.error = TaskError(str(message.get("code")), text)
 
     # --- saving reports --------------------------------------------------------------------
     def _schedule_flush(self) -> None:
