@@ -35,13 +35,6 @@ def _finite(text: str) -> float:
     return number
 
 
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:  # longer than Python converts (4,300 digits by default)
-        raise _not_json(text, f"an integer of {len(text)} digits is too long") from exc
-
-
 def parse(body: bytes) -> Any:
     """The JSON value of ``body``; ``json.JSONDecodeError`` when it is not exactly JSON."""
     try:
@@ -49,9 +42,13 @@ def parse(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _not_json("", "the body is not UTF-8") from exc
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_finite, parse_int=_integer)
+        return json.loads(text, parse_constant=_constant, parse_float=_finite)
     except RecursionError as exc:
         raise _not_json(text, "arrays and objects are nested too deeply") from exc
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
+        raise _not_json(text, str(exc)) from exc
 
 
 class _JsonRequest(Request):
