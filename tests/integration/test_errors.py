@@ -97,10 +97,12 @@ def test_a_task_is_invisible_from_another_session(theazo: Theazo, session: Sessi
 
 
 @pytest.mark.parametrize("key", [None, "th_live_" + "x" * 40, "not-a-key", new_api_key()])
-def test_missing_or_unknown_key_is_401(server: ServerProcess, key: str | None) -> None:
+@pytest.mark.parametrize("body", [b'{"userId": "u"}', b"{bad", b'{"userId": NaN}', b"{}"])
+def test_missing_or_unknown_key_is_401(server: ServerProcess, key: str | None, body: bytes) -> None:
+    """Whatever the body: a caller without a valid key learns nothing about it."""
     headers = {} if key is None else {"Authorization": f"Bearer {key}"}
     response = httpx.post(
-        server.base_url + "/v1/sessions", json={"userId": "u"}, headers=headers, timeout=10
+        server.base_url + "/v1/sessions", content=body, headers=headers, timeout=10
     )
     _assert_problem(response, 401, "unauthorized")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from theazo.api.problems import problem
@@ -58,17 +59,34 @@ class _JsonRequest(Request):
         return self._json
 
 
+Authenticate = Callable[[Request], Awaitable[object]]
+
+
 class JsonRoute(APIRoute):
     """A route whose request body, when read as JSON, is read by ``parse``, and whose path
     names nothing when it holds a NUL (``%00``): no id has one, and PostgreSQL refuses to even
-    look one up."""
+    look one up.
+
+    FastAPI reads and checks the body before it runs the route's dependencies, the API key's
+    among them; so when the body is refused, ``authenticate`` (which raises for a missing or
+    unknown key) runs first, and a caller without a valid key hears 401 and nothing about its
+    body.
+    """
+
+    authenticate: Authenticate | None = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        authenticate = type(self).authenticate
 
         async def strict(request: Request) -> Response:
             if "\x00" in request.scope["path"]:
                 return problem(404, "not_found", "nothing has this path")
-            return await handler(_JsonRequest(request.scope, request.receive))
+            try:
+                return await handler(_JsonRequest(request.scope, request.receive))
+            except RequestValidationError:
+                if authenticate is not None:
+                    await authenticate(request)
+                raise
 
         return strict

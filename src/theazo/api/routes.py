@@ -78,7 +78,11 @@ def _response(body: bytes | str, status: int, headers: dict[str, str] | None) ->
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-router = APIRouter(prefix="/v1", route_class=JsonRoute)
+class _KeyedRoute(JsonRoute):
+    authenticate = staticmethod(_project)
+
+
+router = APIRouter(prefix="/v1", route_class=_KeyedRoute)
 
 
 @router.post(
