@@ -88,6 +88,10 @@ def test_a_failed_task_exits_nonzero_with_its_error(server: ServerProcess) -> No
     [
         (["submit", "no_such_agent"], "422 unknown_agent"),
         (["submit", "echo", "--input", "{not json"], "not JSON"),
+        (["submit", "echo", "--input", "NaN"], "not JSON"),
+        (["submit", "echo", "--input", "1e400"], "not JSON"),
+        (["submit", "echo", "--input", '"\\ud800"'], "lone surrogate"),
+        (["submit", "echo", "--input", "[" * 100 + "]" * 100], "nested"),
         (["submit", "echo", "--priority", "urgent"], "urgent"),
         (["tasks", "get", "task_nope"], "404"),
     ],

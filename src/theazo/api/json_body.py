@@ -1,16 +1,13 @@
 """Request bodies parsed as JSON and nothing else; paths that cannot name anything.
 
-Python's parser also takes NaN, Infinity and numbers out of a float's range (read as
-infinity); none of them is JSON, and the databases refuse them after the request was
-accepted. Here they, a body that is not UTF-8, an integer too long to convert, and a nesting
-too deep for the parser all fail as a ``json.JSONDecodeError``, which FastAPI answers as
-invalid JSON (400 ``malformed_json``) rather than as a generic error.
+A body that is not UTF-8 or not exactly JSON (see ``json_values.loads``) fails as a
+``json.JSONDecodeError``, which FastAPI answers as invalid JSON (400 ``malformed_json``)
+rather than as a generic error.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -19,21 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from theazo.api.problems import problem
-
-
-def _not_json(text: str, reason: str) -> json.JSONDecodeError:
-    return json.JSONDecodeError(reason, text, 0)
-
-
-def _constant(name: str) -> Any:
-    raise _not_json(name, f"{name} is not a JSON value")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise _not_json(text, f"{text} is out of range for a number")
-    return number
+from theazo.core import json_values
 
 
 def parse(body: bytes) -> Any:
@@ -41,15 +24,8 @@ def parse(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _not_json("", "the body is not UTF-8") from exc
-    try:
-        return json.loads(text, parse_constant=_constant, parse_float=_finite)
-    except RecursionError as exc:
-        raise _not_json(text, "arrays and objects are nested too deeply") from exc
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
-        raise _not_json(text, str(exc)) from exc
+        raise json.JSONDecodeError("the body is not UTF-8", "", 0) from exc
+    return json_values.loads(text)
 
 
 class _JsonRequest(Request):

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from theazo.core import defaults
+from theazo.core import defaults, json_values
 
 if TYPE_CHECKING:  # the SDK (httpx, pydantic) is imported when a command runs
     from theazo.sdk import Session, Task, Theazo
@@ -84,9 +84,13 @@ def _session(theazo: Theazo, user: str, session_id: str | None) -> Session:
 
 def _parse_json(value: str, what: str) -> Any:
     try:
-        return json.loads(value)
+        parsed = json_values.loads(value)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"{what} is not JSON: {exc.msg}") from None
+    reason = json_values.why_not_storable(parsed)
+    if reason is not None:
+        raise typer.BadParameter(f"{what} cannot be sent: {reason}")
+    return parsed
 
 
 def _parse_metadata(pairs: list[str] | None) -> dict[str, str] | None:

@@ -8,10 +8,40 @@ Imported by sandboxes too, so it stays free of heavy imports.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from theazo.core import defaults
+
+
+def loads(text: str) -> Any:
+    """``text`` as JSON, and nothing more: Python's parser also takes NaN, Infinity and numbers
+    out of a double's range (read as infinity), and fails on an over-long integer or a deep
+    nesting with other errors. Each of these raises ``json.JSONDecodeError`` here."""
+    try:
+        return json.loads(text, parse_constant=_constant, parse_float=_finite)
+    except RecursionError as exc:
+        raise _not_json(text, "arrays and objects are nested too deeply") from exc
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
+        raise _not_json(text, str(exc)) from exc
+
+
+def _not_json(text: str, reason: str) -> json.JSONDecodeError:
+    return json.JSONDecodeError(reason, text, 0)
+
+
+def _constant(name: str) -> Any:
+    raise _not_json(name, f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _not_json(text, f"{text} is out of range for a number")
+    return number
 
 
 def why_not_storable(value: Any, max_depth: int = defaults.MAX_JSON_DEPTH) -> str | None:
