@@ -66,11 +66,14 @@ def _without_nul(text: str) -> str:
 
 
 StorableJson = Annotated[Any, AfterValidator(_storable)]
-# Every string a client gives: PostgreSQL's text cannot hold NUL, and no name, key or URL has
-# a use for one.
-Text = Annotated[StrictStr, AfterValidator(_without_nul)]
-MetadataKey = Annotated[Text, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS)]
-MetadataValue = Annotated[Text, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS)]
+# Last in every string a client gives: PostgreSQL's text cannot hold NUL, and no name, key or
+# URL has a use for one. (Last, so that pydantic still writes the bounds before it into the
+# JSON schema, as for _WHOLE below.)
+_NO_NUL = AfterValidator(_without_nul)
+MetadataKey = Annotated[
+    StrictStr, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS), _NO_NUL
+]
+MetadataValue = Annotated[StrictStr, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS), _NO_NUL]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=defaults.MAX_METADATA_KEYS)]
 
 # The bounds go before the validator: after it, pydantic writes them into the JSON schema under
@@ -79,7 +82,8 @@ _WHOLE = BeforeValidator(_whole_number)
 Retries = Annotated[int, Field(ge=0, le=defaults.MAX_RETRIES), _WHOLE]
 RunningLimit = Annotated[int, Field(ge=0, le=1_000_000), _WHOLE]
 QueueLimit = Annotated[int, Field(ge=0, le=100_000_000), _WHOLE]
-Budget = Annotated[int, Field(ge=0, le=2**62), _WHOLE]
+# At most 2**53 - 1: the largest integer a JSON number carries exactly to every client.
+Budget = Annotated[int, Field(ge=0, le=2**53 - 1), _WHOLE]
 
 
 class WireModel(BaseModel):
@@ -88,17 +92,22 @@ class WireModel(BaseModel):
 
 # --- requests -----------------------------------------------------------------------------
 class SessionCreate(WireModel):
-    user_id: Annotated[Text, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS)]
+    user_id: Annotated[
+        StrictStr, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS), _NO_NUL
+    ]
 
 
 class SubmitBody(WireModel):
-    agent: Annotated[Text, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS)]
+    agent: Annotated[
+        StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS), _NO_NUL
+    ]
     input: StorableJson = Field(description="Any JSON value; the agent receives it as is.")
     priority: PriorityLabel = "normal"
     webhook: (
         Annotated[
-            Text,
+            StrictStr,
             Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS, pattern=r"^[hH][tT][tT][pP][sS]?://"),
+            _NO_NUL,
         ]
         | None
     ) = None
@@ -114,7 +123,12 @@ class SubmitBody(WireModel):
         default=0, description="Automatic re-runs after the task's worker was lost."
     )
     idempotency_key: (
-        Annotated[Text, Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS)] | None
+        Annotated[
+            StrictStr,
+            Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS),
+            _NO_NUL,
+        ]
+        | None
     ) = Field(default=None, description="In a batch, what the Idempotency-Key header is alone.")
 
     def to_request(self, idempotency_key: str | None = None) -> SubmitRequest:
