@@ -118,8 +118,8 @@ def _on_validation_error(request: Request, exc: Exception) -> Response:
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     leaf = first["field"].split(".")[-1].split("[")[0]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    code = _TYPE_CODES.get(str(raw[0].get("type"))) if raw else None
-    code = code or _FIELD_CODES.get(leaf, "validation_error")
+    kind = str(raw[0].get("type")) if raw else ""
+    code = _TYPE_CODES.get(kind) or _FIELD_CODES.get(leaf, "validation_error")
     return problem(422, code, detail, field=first["field"], errors=errors)
 
 

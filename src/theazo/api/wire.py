@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from theazo.core import defaults
 from theazo.core.clock import to_rfc3339
-from theazo.core.json_values import why_not_storable
+from theazo.core.json_values import why_not_storable, why_not_storable_text
 from theazo.core.models import AgentInfo, Cost, Delivery, DeliveryAttempt, Task, WebhookSecret
 from theazo.core.service import SessionView, SubmitRequest
 from theazo.store.base import UNSET, LimitsPatch
@@ -59,9 +59,10 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _without_nul(text: str) -> str:
-    if "\x00" in text:
-        raise PydanticCustomError("nul_character", "must not contain a NUL character (\\u0000)")
+def _storable_text(text: str) -> str:
+    reason = why_not_storable_text(text)
+    if reason is not None:
+        raise PydanticCustomError("unstorable_text", reason)
     return text
 
 
@@ -69,11 +70,11 @@ StorableJson = Annotated[Any, AfterValidator(_storable)]
 # Last in every string a client gives: PostgreSQL's text cannot hold NUL, and no name, key or
 # URL has a use for one. (Last, so that pydantic still writes the bounds before it into the
 # JSON schema, as for _WHOLE below.)
-_NO_NUL = AfterValidator(_without_nul)
+_STORABLE = AfterValidator(_storable_text)
 MetadataKey = Annotated[
-    StrictStr, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS), _NO_NUL
+    StrictStr, Field(min_length=1, max_length=defaults.MAX_METADATA_KEY_CHARS), _STORABLE
 ]
-MetadataValue = Annotated[StrictStr, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS), _NO_NUL]
+MetadataValue = Annotated[StrictStr, Field(max_length=defaults.MAX_METADATA_VALUE_CHARS), _STORABLE]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=defaults.MAX_METADATA_KEYS)]
 
 # The bounds go before the validator: after it, pydantic writes them into the JSON schema under
@@ -93,13 +94,13 @@ class WireModel(BaseModel):
 # --- requests -----------------------------------------------------------------------------
 class SessionCreate(WireModel):
     user_id: Annotated[
-        StrictStr, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS), _NO_NUL
+        StrictStr, Field(min_length=1, max_length=defaults.MAX_USER_ID_CHARS), _STORABLE
     ]
 
 
 class SubmitBody(WireModel):
     agent: Annotated[
-        StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS), _NO_NUL
+        StrictStr, Field(min_length=1, max_length=defaults.MAX_AGENT_NAME_CHARS), _STORABLE
     ]
     input: StorableJson = Field(description="Any JSON value; the agent receives it as is.")
     priority: PriorityLabel = "normal"
@@ -107,7 +108,7 @@ class SubmitBody(WireModel):
         Annotated[
             StrictStr,
             Field(max_length=defaults.WEBHOOK_MAX_URL_CHARS, pattern=r"^[hH][tT][tT][pP][sS]?://"),
-            _NO_NUL,
+            _STORABLE,
         ]
         | None
     ) = None
@@ -126,7 +127,7 @@ class SubmitBody(WireModel):
         Annotated[
             StrictStr,
             Field(min_length=1, max_length=defaults.MAX_IDEMPOTENCY_KEY_CHARS),
-            _NO_NUL,
+            _STORABLE,
         ]
         | None
     ) = Field(default=None, description="In a batch, what the Idempotency-Key header is alone.")

@@ -3,7 +3,7 @@ store and send back: Python's parser and encoder accept more than JSON and more 
 databases and pydantic's encoder take, and a value refused only after it was stored would
 break every later read of its task.
 
-Imported by sandboxes too, so it stays free of heavy imports.
+Imported by the CLI too, so it stays free of heavy imports.
 """
 
 from __future__ import annotations
@@ -57,10 +57,9 @@ def why_not_storable(value: Any, max_depth: int = defaults.MAX_JSON_DEPTH) -> st
     while pending:
         item, depth = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return "a string holds a NUL character (\\u0000), which PostgreSQL cannot store"
-            if not _encodable(item):
-                return "a string holds a lone surrogate, which UTF-8 cannot encode"
+            reason = why_not_storable_text(item)
+            if reason is not None:
+                return reason
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return f"{item} is not a JSON number"
@@ -75,7 +74,19 @@ def why_not_storable(value: Any, max_depth: int = defaults.MAX_JSON_DEPTH) -> st
     return None
 
 
+def why_not_storable_text(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None when it can: a NUL, which PostgreSQL's text
+    refuses, or a lone surrogate, which UTF-8 cannot encode."""
+    if "\x00" in text:
+        return "a string holds a NUL character (\\u0000), which PostgreSQL cannot store"
+    if not _encodable(text):
+        return "a string holds a lone surrogate, which UTF-8 cannot encode"
+    return None
+
+
 def _encodable(text: str) -> bool:
+    if text.isascii():  # most text, checked without a copy
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from theazo.agent import AgentSpec
-from theazo.core.json_values import why_not_storable
 from theazo.core.states import ErrorCode
 from theazo.sandbox import limits as resource_limits
 from theazo.sandbox import protocol
@@ -166,13 +165,9 @@ def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
 def _send_output(channel: socket.socket, output: Any, max_output_bytes: int) -> None:
     if hasattr(output, "model_dump"):
         output = output.model_dump(mode="json")
-    reason = why_not_storable(output)
-    if reason is not None:
-        _send_error(channel, ErrorCode.INVALID_OUTPUT, f"the agent's output is not JSON: {reason}")
-        return
     try:
         body = protocol.encode({"t": "result", "output": output})
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # the server checks the rest
         _send_error(channel, ErrorCode.INVALID_OUTPUT, f"the agent's output is not JSON: {exc}")
         return
     if len(body) > max_output_bytes:

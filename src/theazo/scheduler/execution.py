@@ -141,8 +141,8 @@ class TaskRun:
                 else:
                     self._schedule_flush()
         elif kind == "result":
-            # Checked again here: the child checks what the agent returns, but the agent runs in
-            # the same process and could write a frame of its own.
+            # Checked here, not in the sandbox: the agent shares the sandbox's process and could
+            # write a frame of its own.
             output = message.get("output")
             reason = why_not_storable(output)
             if reason is None:
