@@ -21,6 +21,7 @@ import httpx
 
 from theazo import __version__
 from theazo.core import defaults
+from theazo.core.addresses import IPAddress
 from theazo.core.errors import InvalidField
 from theazo.webhooks import urls
 
@@ -90,7 +91,7 @@ class Sender:
     async def _post(
         self,
         url: str,
-        addresses: Sequence[urls.IPAddress],
+        addresses: Sequence[IPAddress],
         headers: Mapping[str, str],
         body: bytes,
     ) -> httpx.Response:
@@ -106,7 +107,7 @@ class Sender:
         raise httpx.ConnectError("cannot connect to " + ("; ".join(failures) or target.host))
 
     def pinned_request(
-        self, target: httpx.URL, address: urls.IPAddress, headers: Mapping[str, str], body: bytes
+        self, target: httpx.URL, address: IPAddress, headers: Mapping[str, str], body: bytes
     ) -> httpx.Request:
         """A POST to ``address`` that still names ``target``'s host (Host header, TLS)."""
         extensions = {}

@@ -1,6 +1,7 @@
 """Which webhook URLs we accept: http(s) only, and by default none that resolve to this
 machine or a private network (server-side request forgery). Checked at submit, and again at
-every delivery, since DNS can change between the two (rebinding)."""
+every delivery, since DNS can change between the two (rebinding). What counts as public is
+``core/addresses.py``'s rule, shared with the sandboxes' egress."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import socket
 from urllib.parse import urlsplit
 
 from theazo.core import defaults
+from theazo.core.addresses import IPAddress, is_public_address
 from theazo.core.errors import InvalidField
 
 FIELD = "webhook"
 CODE = "invalid_webhook_url"
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ForbiddenAddress(Exception):
@@ -44,20 +45,6 @@ def check_syntax(url: str) -> str:
     return parts.hostname
 
 
-def is_forbidden(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
-
-
 async def resolve(host: str, port: int | None = None) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(host)]
@@ -76,7 +63,7 @@ async def check_destination(url: str, *, allow_private: bool) -> list[IPAddress]
     host = check_syntax(url)
     addresses = await resolve(host)
     if not allow_private:
-        bad = [str(a) for a in addresses if is_forbidden(a)]
+        bad = [str(a) for a in addresses if not is_public_address(a)]
         if bad:
             raise ForbiddenAddress(
                 f"the webhook host {host} resolves to {', '.join(bad)}, which is not a public "
