@@ -20,7 +20,8 @@ from tests.support.server import REPO
 
 PACKAGE = REPO / "clients" / "typescript"
 MIN_NODE_MAJOR = 20
-OUTPUT_TAIL_LINES = 150  # enough to show the failing tests and their assertions
+OUTPUT_TAIL_LINES = 40  # the runner's summary, or the step that failed
+FAILURE_LINES = 30  # of each failing test: its name, assertion, expected and actual
 
 
 def node_required() -> bool:
@@ -51,6 +52,15 @@ def test_the_typescript_sdk_passes_its_tests_against_real_servers() -> None:
         run = subprocess.run(
             command, cwd=PACKAGE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        output = run.stdout.decode(errors="replace").splitlines()
-        tail = "\n".join(output[-OUTPUT_TAIL_LINES:])
-        assert run.returncode == 0, f"`{' '.join(command)}` in {PACKAGE} failed:\n{tail}"
+        if run.returncode != 0:
+            output = run.stdout.decode(errors="replace").splitlines()
+            pytest.fail(f"`{' '.join(command)}` in {PACKAGE} failed:\n{failures(output)}")
+
+
+def failures(output: list[str]) -> str:
+    """What to show of a failed run: each failing test (TAP ``not ok``), then the end."""
+    shown = []
+    for index, line in enumerate(output):
+        if re.match(r"\s*not ok ", line):
+            shown += [*output[index : index + FAILURE_LINES], "..."]
+    return "\n".join(shown + output[-OUTPUT_TAIL_LINES:])
