@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.sandboxes import process_tag
 from theazo import Context, agent
-from theazo.sandbox import protocol
+from theazo.sandbox import linux, protocol
+
+
+def _name_process(ctx: Context, role: str = "a") -> None:
+    """Name this process after the task, so a test can find it from the host (see
+    tests/support/sandboxes.py): inside its PID namespace a sandbox cannot know its pid."""
+    linux.set_process_name(process_tag(ctx.task_id, role))
 
 
 @agent("noop")
@@ -23,6 +30,7 @@ def sleeper(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
     """Sleeps ``seconds``, reporting its pid and workdir first so tests can watch them."""
     marker = Path(ctx.workdir) / "marker"
     marker.write_text("here")
+    _name_process(ctx)
     ctx.progress(0.0, f"pid={os.getpid()} workdir={ctx.workdir}")
     time.sleep(float(input.get("seconds", 30)))
     return {"slept": input.get("seconds", 30)}
@@ -30,6 +38,7 @@ def sleeper(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
 
 @agent("async_sleeper")
 async def async_sleeper(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    _name_process(ctx)
     ctx.progress(0.0, f"pid={os.getpid()} workdir={ctx.workdir}")
     await asyncio.sleep(float(input.get("seconds", 30)))
     return {"slept": input.get("seconds", 30)}
@@ -57,7 +66,9 @@ def exiter(ctx: Context, input: Any) -> None:
 
 @agent("segfault")
 def segfault(ctx: Context, input: Any) -> None:
-    os.kill(os.getpid(), signal.SIGSEGV)
+    """Reads address 0: a real fault. (A signal it sent itself would be ignored: a sandbox is
+    process 1 of its PID namespace, which the kernel spares signals it has no handler for.)"""
+    ctypes.string_at(0)
 
 
 @agent("memory_hog")
@@ -96,19 +107,24 @@ def forker(ctx: Context, input: Any) -> None:
     """Leaves a grandchild in its process group, then sleeps: a cancel must kill both."""
     pid = os.fork()
     if pid == 0:
+        _name_process(ctx, "g")
         time.sleep(60)
         os._exit(0)
+    _name_process(ctx)
     ctx.progress(0.0, f"pid={os.getpid()} child={pid} workdir={ctx.workdir}")
     time.sleep(60)
 
 
 @agent("recorder")
 def recorder(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
-    """Appends ``task attempt pid zygote-pid`` to ``<dir>/executions.log`` (an atomic append),
-    so tests can count how many times each task really ran and where, then sleeps."""
-    line = f"{ctx.task_id} {ctx.attempt} {os.getpid()} {os.getppid()}\n"
+    """Appends ``task attempt node`` to ``<dir>/executions.log`` (an atomic append; the
+    directory is one the test's servers show their sandboxes with --sandbox-mount, and the node
+    is the TEST_NODE_NAME they pass with --sandbox-env), so tests can count how many times each
+    task really ran and where, then sleeps."""
+    line = f"{ctx.task_id} {ctx.attempt} {os.environ.get('TEST_NODE_NAME', '-')}\n"
     with open(Path(input["dir"]) / "executions.log", "a") as log:
         log.write(line)
+    _name_process(ctx)
     ctx.progress(0.0, f"pid={os.getpid()}")
     time.sleep(float(input.get("seconds", 0)))
     return {"pid": os.getpid()}
@@ -149,3 +165,12 @@ def nul_texts(ctx: Context, input: Any) -> None:
     """Reports progress, then fails, each with a NUL in its text."""
     ctx.progress(0.5, "half\x00way")
     raise RuntimeError("broke\x00here")
+
+
+@agent("attacker")
+def attacker(ctx: Context, input: dict[str, Any]) -> Any:
+    """Runs ``input["code"]``, an attack written by a test, as any agent's code could; the
+    code sets ``result``, which is returned. The escape suite's hostile agent."""
+    scope: dict[str, Any] = {"ctx": ctx, "input": input, "result": None}
+    exec(input["code"], scope)
+    return scope["result"]

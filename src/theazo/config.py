@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from theazo.agent import BUNDLED_AGENT_MODULES
 from theazo.core import cost, defaults
 from theazo.core.models import Limits
 from theazo.core.states import Scheduling
+from theazo.sandbox.egress import HostRule
+from theazo.sandbox.isolation import Network, Tier
+from theazo.sandbox.view import Mount
 
 DEFAULT_DATABASE = "sqlite:///theazo.db"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxPolicy:
+    """What a deployment demands of and allows its sandboxes (``--sandbox-…``)."""
+
+    minimum: Tier = Tier.parse(defaults.SANDBOX_ISOLATION)
+    network: Network = Network(defaults.SANDBOX_NETWORK)
+    allow_hosts: tuple[HostRule, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    disk_limit_mb: int = defaults.SANDBOX_DISK_LIMIT_MB
+    max_processes: int = defaults.SANDBOX_MAX_PROCESSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,7 @@ class NodeConfig:
     lease_seconds: float = defaults.LEASE_SECONDS
     sandbox_env: tuple[str, ...] = ()
     sandbox_root: Path | None = None
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
     sqlite_synchronous: str = "NORMAL"
     log_level: str = "info"
     webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS

@@ -14,12 +14,14 @@ from theazo.config import NodeConfig
 from theazo.core import defaults, ids
 from theazo.core.models import AgentInfo
 from theazo.core.service import ServiceSettings, TaskService
+from theazo.sandbox.egress import EgressPolicy
+from theazo.sandbox.isolation import IsolationSettings
 from theazo.sandbox.limits import ResourceLimits
 from theazo.sandbox.pool import SandboxPool, SandboxSettings
 from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
 from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Rescuer
-from theazo.store import Store, StoreSettings, create_store
+from theazo.store import Store, StoreSettings, create_store, sqlite_path
 from theazo.webhooks.delivery import DeliverySettings, DeliveryWorker
 from theazo.webhooks.urls import validate_webhook_url
 
@@ -49,6 +51,15 @@ class Node:
                 kill_grace_seconds=config.kill_grace_seconds,
                 workdir_root=config.sandbox_root,
                 passthrough_env=config.sandbox_env,
+                isolation=IsolationSettings(
+                    minimum=config.sandbox.minimum,
+                    network=config.sandbox.network,
+                    mounts=config.sandbox.mounts,
+                    disk_limit_mb=config.sandbox.disk_limit_mb,
+                    max_processes=config.sandbox.max_processes,
+                    hidden_paths=_database_files(config.database),
+                ),
+                egress=EgressPolicy(config.sandbox.allow_hosts),
                 spares=min(config.concurrency, defaults.SANDBOX_SPARES)
                 if config.run_workers
                 else 0,
@@ -147,3 +158,11 @@ class Node:
         await self.deliveries.stop()  # after the drain: the webhooks of tasks that just ended
         await self.pool.close()
         await self.store.close()
+
+
+def _database_files(database: str) -> tuple[str, ...]:
+    """The files of an embedded database, which no sandbox may see whatever it is shown."""
+    if not database.startswith("sqlite:"):
+        return ()
+    path = sqlite_path(database).resolve()
+    return (str(path), f"{path}-wal", f"{path}-shm")

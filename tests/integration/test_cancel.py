@@ -1,14 +1,16 @@
-"""Cancel: a queued task never starts; a running one's process group dies and its workdir goes,
+"""Cancel: a queued task never starts; a running one's processes die and its workspace goes,
 and the call returns only once ``cancelled`` is recorded, billed to that moment."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import StartServer
+from tests.support.sandboxes import host_pid
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually, parse_report, process_gone
 from theazo import ConflictError, Theazo
@@ -31,13 +33,11 @@ def _running_report(session: Session, task_id: str) -> dict[str, str]:
     return parse_report(task.message or "")
 
 
-def test_cancel_running_kills_the_process_group_and_removes_the_workdir(
-    session: Session,
-) -> None:
+def test_cancel_running_kills_every_process_of_the_sandbox(session: Session) -> None:
     task = session.tasks.submit(agent="forker", input=None)
-    report = _running_report(session, task.task_id)
-    pid, grandchild, workdir = int(report["pid"]), int(report["child"]), Path(report["workdir"])
-    assert workdir.is_dir()
+    _running_report(session, task.task_id)
+    pid = eventually(lambda: host_pid(task.task_id), what="the agent's process")
+    grandchild = eventually(lambda: host_pid(task.task_id, "g"), what="its child")
 
     cancelled = session.tasks.cancel(task.task_id)
 
@@ -45,7 +45,23 @@ def test_cancel_running_kills_the_process_group_and_removes_the_workdir(
     assert cancelled.completed_at is not None
     assert session.tasks.get(task.task_id).status == "cancelled"
     eventually(lambda: process_gone(pid) and process_gone(grandchild), timeout=5, what="kill")
-    eventually(lambda: not workdir.exists(), timeout=5, what="workdir removed")
+
+
+def test_cancel_running_removes_the_workspace(server: ServerProcess, session: Session) -> None:
+    task = session.tasks.submit(agent="sleeper", input={"seconds": 30})
+    report = _running_report(session, task.task_id)
+    pid = eventually(lambda: host_pid(task.task_id), what="the agent's process")
+    # The workspace lives in the sandbox's own mount namespace; from the host only root can
+    # look in, through the process.
+    marker = Path(f"/proc/{pid}/root") / report["workdir"].lstrip("/") / "marker"
+    if os.geteuid() == 0:
+        assert marker.read_text() == "here"
+
+    session.tasks.cancel(task.task_id)
+
+    eventually(lambda: process_gone(pid), timeout=5, what="kill")
+    assert not marker.exists()
+    assert list((server.workdir / "sandboxes").iterdir()) == [server.workdir / "sandboxes" / "root"]
 
 
 def test_cancel_running_bills_compute_up_to_the_cancel(session: Session) -> None:
@@ -97,7 +113,8 @@ def test_cancel_completed_or_failed_task_is_409(session: Session) -> None:
 
 def test_cancel_async_agent(session: Session) -> None:
     task = session.tasks.submit(agent="async_sleeper", input={"seconds": 30})
-    pid = int(_running_report(session, task.task_id)["pid"])
+    _running_report(session, task.task_id)
+    pid = eventually(lambda: host_pid(task.task_id), what="the agent's process")
     session.tasks.cancel(task.task_id)
     eventually(lambda: process_gone(pid), timeout=5, what="async sandbox killed")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ import httpx
 import pytest
 
 from tests.support.databases import postgres_schema, skip_without_postgres
+from tests.support.sandboxes import host_pid
 from tests.support.server import ServerProcess, free_port
-from tests.support.waiting import eventually, parse_report, process_gone
+from tests.support.waiting import eventually, process_gone
 from theazo import Theazo
 
 LEASE_SECONDS = 3.0
@@ -24,16 +26,22 @@ class Cluster:
     api: list[ServerProcess]
     workers: list[ServerProcess]
     api_key: str
+    shared: Path  # shown to every sandbox of the worker nodes, writable (--sandbox-mount)
+
+    def shared_dir(self) -> Path:
+        """A fresh directory the recorder agents of one test write to."""
+        path = self.shared / uuid.uuid4().hex
+        path.mkdir()
+        path.chmod(0o777)  # the sandboxes' user is not the test's when the test runs as root
+        return path
 
     def client(self, index: int) -> Theazo:
         return Theazo(api_key=self.api_key, base_url=self.api[index].base_url)
 
     def worker_running(self, sandbox_pid: int) -> ServerProcess:
         """The worker node whose zygote forked this (live) sandbox."""
-        return self.worker_of_zygote(_parent(sandbox_pid))
-
-    def worker_of_zygote(self, zygote_pid: int) -> ServerProcess:
-        return next(w for w in self.workers if w.pid == _parent(zygote_pid))
+        zygote = _parent(sandbox_pid)
+        return next(w for w in self.workers if w.pid == _parent(zygote))
 
 
 def _parent(pid: int) -> int:
@@ -45,6 +53,9 @@ def _parent(pid: int) -> int:
 def cluster(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[Cluster]:
     skip_without_postgres()
     lease = ["--lease", f"{LEASE_SECONDS:g}s"]
+    shared = tmp_path_factory.mktemp("shared")
+    shared.chmod(0o755)
+    shown = ["--sandbox-mount", f"{shared}:rw", "--sandbox-env", "TEST_NODE_NAME"]
     with postgres_schema() as url:
         started: list[ServerProcess] = []
         try:
@@ -59,19 +70,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[
                 node.launch()
                 started.append(node)
             workers = []
-            for _ in range(2):
+            for index in range(2):
                 worker = ServerProcess(
                     workdir=tmp_path_factory.mktemp("worker"),
                     port=free_port(),
                     api_keys=[],
-                    args=["--concurrency", "4", *lease],
+                    args=["--concurrency", "4", *lease, *shown],
                     database=url,
                     kind="worker",
+                    env={"TEST_NODE_NAME": f"worker-{index}"},
                 )
                 worker.launch()
                 started.append(worker)
                 workers.append(worker)
-            yield Cluster(api=started[:2], workers=workers, api_key=api_key)
+            yield Cluster(api=started[:2], workers=workers, api_key=api_key, shared=shared)
         finally:
             for node in started:
                 node.stop()
@@ -101,8 +113,8 @@ def test_cancel_on_one_node_kills_the_sandbox_on_a_worker_node(cluster: Cluster)
     with cluster.client(0) as a, cluster.client(1) as b:
         task = a.sessions.for_user("cancel").tasks.submit(agent="sleeper", input={"seconds": 60})
         session_b = b.sessions.for_user("cancel")
-        running = eventually(lambda: (t := session_b.tasks.get(task.task_id)).message and t)
-        pid = int(parse_report(running.message or "")["pid"])
+        eventually(lambda: session_b.tasks.get(task.task_id).message, what="the agent's report")
+        pid = eventually(lambda: host_pid(task.task_id), what="the agent's process")
         worker = cluster.worker_running(pid)
         assert worker in cluster.workers
 
@@ -112,9 +124,8 @@ def test_cancel_on_one_node_kills_the_sandbox_on_a_worker_node(cluster: Cluster)
     eventually(lambda: process_gone(pid), timeout=5, what="the sandbox on the worker node")
 
 
-def test_many_tasks_across_two_workers_each_run_exactly_once(
-    cluster: Cluster, tmp_path: Path
-) -> None:
+def test_many_tasks_across_two_workers_each_run_exactly_once(cluster: Cluster) -> None:
+    tmp_path = cluster.shared_dir()
     headers = {"Authorization": f"Bearer {cluster.api_key}"}
     with cluster.client(0) as a:
         session = a.sessions.for_user("bulk")
@@ -139,14 +150,12 @@ def test_many_tasks_across_two_workers_each_run_exactly_once(
     runs = Counter(task_id for task_id, *_ in lines)
     assert len(runs) == 2000
     assert set(runs.values()) == {1}
-    per_zygote = Counter(zygote for *_, zygote in lines)
-    assert len(per_zygote) == 2, per_zygote  # both worker nodes took a share
-    assert {cluster.worker_of_zygote(int(z)).pid for z in per_zygote} == {
-        w.pid for w in cluster.workers
-    }
+    per_node = Counter(node for *_, node in lines)
+    assert set(per_node) == {"worker-0", "worker-1"}, per_node  # both worker nodes took a share
 
 
-def test_killing_a_worker_mid_task_loses_only_its_tasks(cluster: Cluster, tmp_path: Path) -> None:
+def test_killing_a_worker_mid_task_loses_only_its_tasks(cluster: Cluster) -> None:
+    tmp_path = cluster.shared_dir()
     with cluster.client(0) as a:
         session = a.sessions.for_user("crash")
         slow = [
@@ -163,7 +172,7 @@ def test_killing_a_worker_mid_task_loses_only_its_tasks(cluster: Cluster, tmp_pa
             what="all five running",
         )
         pids = {
-            t.task_id: int(parse_report(session.tasks.get(t.task_id).message or "")["pid"])
+            t.task_id: eventually(lambda t=t: host_pid(t.task_id), what="the agent's process")
             for t in everything
         }
         victim = cluster.worker_running(pids[retried.task_id])

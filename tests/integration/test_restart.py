@@ -4,7 +4,8 @@ died is never left ``running``: it fails ``worker_lost``, or runs again if it ha
 from __future__ import annotations
 
 from tests.conftest import StartServer
-from tests.support.waiting import eventually, parse_report, process_gone
+from tests.support.sandboxes import host_pid
+from tests.support.waiting import eventually, process_gone
 from theazo import Theazo
 
 # A short lease, so that on PostgreSQL (where a restarted node cannot know that the old one
@@ -44,7 +45,7 @@ def test_a_running_task_with_retries_runs_again_after_a_crash(
             running = eventually(
                 lambda: (t := session.tasks.get(task.task_id)).message and t, what="report"
             )
-            first_pid = int(parse_report(running.message or "")["pid"])
+            first_pid = eventually(lambda: host_pid(task.task_id), what="the agent's process")
             assert running.attempt == 1
 
         server.kill()

@@ -43,6 +43,7 @@ class ServerProcess:
     args: list[str]
     database: str
     kind: str = "serve"  # or "worker"
+    env: dict[str, str] = field(default_factory=dict)  # added to the node's environment
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -103,7 +104,7 @@ class ServerProcess:
         return command + self.args
 
     def launch(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")} | self.env
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         (self.workdir / "sandboxes").mkdir(exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0

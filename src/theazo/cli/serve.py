@@ -11,10 +11,13 @@ from rich.console import Console
 
 from theazo.agent import BUNDLED_AGENT_MODULES
 from theazo.cli.options import megabytes, positive_seconds, schedule, seconds, whole_seconds
-from theazo.config import DEFAULT_DATABASE, NodeConfig
+from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy
 from theazo.core import defaults
 from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
+from theazo.sandbox.egress import parse_rules
+from theazo.sandbox.isolation import Network, Tier
+from theazo.sandbox.view import Mount
 
 err = Console(stderr=True)
 
@@ -123,6 +126,55 @@ SandboxRoot = Annotated[
     Path | None,
     typer.Option(envvar="THEAZO_SANDBOX_ROOT", help="Where sandboxes' working dirs are made."),
 ]
+SandboxIsolation = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_SANDBOX_ISOLATION",
+        help="The least isolation this node accepts (process, namespaces, landlock, cgroup); "
+        "it refuses to start below it. /healthz says which tier is in force.",
+    ),
+]
+SandboxNetwork = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_SANDBOX_NETWORK",
+        help="none: no network; egress: public destinations only, through the server's "
+        "proxy; host: the host's network (unsafe).",
+    ),
+]
+SandboxAllowHost = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sandbox-allow-host",
+        envvar="THEAZO_SANDBOX_ALLOW_HOST",
+        help="HOST[:PORT] sandboxes may reach through the egress proxy; once given, only the "
+        "hosts named (loopback and private ones too). Repeatable.",
+    ),
+]
+SandboxMount = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sandbox-mount",
+        envvar="THEAZO_SANDBOX_MOUNT",
+        help="HOST_PATH[:SANDBOX_PATH][:ro|rw]: show a host path inside every sandbox "
+        "(read-only unless rw). Widens the sandbox's boundary. Repeatable.",
+    ),
+]
+SandboxDisk = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_SANDBOX_DISK_LIMIT",
+        help="Size of a sandbox's workspace, /tmp and /dev/shm together (memory-backed).",
+    ),
+]
+SandboxProcesses = Annotated[
+    int,
+    typer.Option(
+        envvar="THEAZO_SANDBOX_MAX_PROCESSES",
+        min=1,
+        help="Processes (and threads) one sandbox may have at once.",
+    ),
+]
 SqliteSync = Annotated[
     str,
     typer.Option(
@@ -181,6 +233,12 @@ def serve(
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
+    sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
+    sandbox_network: SandboxNetwork = defaults.SANDBOX_NETWORK,
+    sandbox_allow_host: SandboxAllowHost = None,
+    sandbox_mount: SandboxMount = None,
+    sandbox_disk_limit: SandboxDisk = f"{defaults.SANDBOX_DISK_LIMIT_MB}M",
+    sandbox_max_processes: SandboxProcesses = defaults.SANDBOX_MAX_PROCESSES,
     sqlite_synchronous: SqliteSync = "NORMAL",
     webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
     webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
@@ -215,6 +273,14 @@ def serve(
             lease=lease,
             sandbox_env=sandbox_env,
             sandbox_root=sandbox_root,
+            sandbox=_sandbox_policy(
+                sandbox_isolation,
+                sandbox_network,
+                sandbox_allow_host,
+                sandbox_mount,
+                sandbox_disk_limit,
+                sandbox_max_processes,
+            ),
             allow_private_webhooks=allow_private_webhooks,
             webhook_timeout=webhook_timeout,
             webhook_retry_schedule=webhook_retry_schedule,
@@ -244,6 +310,12 @@ def worker(
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
+    sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
+    sandbox_network: SandboxNetwork = defaults.SANDBOX_NETWORK,
+    sandbox_allow_host: SandboxAllowHost = None,
+    sandbox_mount: SandboxMount = None,
+    sandbox_disk_limit: SandboxDisk = f"{defaults.SANDBOX_DISK_LIMIT_MB}M",
+    sandbox_max_processes: SandboxProcesses = defaults.SANDBOX_MAX_PROCESSES,
     allow_private_webhooks: AllowPrivate = False,
     webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
     webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
@@ -275,6 +347,14 @@ def worker(
                 lease=lease,
                 sandbox_env=sandbox_env,
                 sandbox_root=sandbox_root,
+                sandbox=_sandbox_policy(
+                    sandbox_isolation,
+                    sandbox_network,
+                    sandbox_allow_host,
+                    sandbox_mount,
+                    sandbox_disk_limit,
+                    sandbox_max_processes,
+                ),
                 allow_private_webhooks=allow_private_webhooks,
                 webhook_timeout=webhook_timeout,
                 webhook_retry_schedule=webhook_retry_schedule,
@@ -299,6 +379,7 @@ def _running_tasks(
     lease: str,
     sandbox_env: list[str] | None,
     sandbox_root: Path | None,
+    sandbox: SandboxPolicy,
     allow_private_webhooks: bool,
     webhook_timeout: str,
     webhook_retry_schedule: str,
@@ -319,11 +400,52 @@ def _running_tasks(
         "lease_seconds": seconds(lease),
         "sandbox_env": tuple(sandbox_env or ()),
         "sandbox_root": sandbox_root,
+        "sandbox": sandbox,
         "allow_private_webhooks": allow_private_webhooks,
         "webhook_timeout_seconds": positive_seconds(webhook_timeout),
         "webhook_retry_schedule": schedule(webhook_retry_schedule),
         "log_level": log_level.lower(),
     }
+
+
+def _sandbox_policy(
+    isolation: str,
+    network: str,
+    allow_hosts: list[str] | None,
+    mounts: list[str] | None,
+    disk_limit: str,
+    max_processes: int,
+) -> SandboxPolicy:
+    """The sandbox options, checked: each mistake is one line naming the option."""
+    try:
+        tier = Tier.parse(isolation)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sandbox-isolation") from None
+    try:
+        mode = Network(network.strip().lower())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{network!r} is not none, egress or host", param_hint="--sandbox-network"
+        ) from None
+    try:
+        rules = parse_rules(allow_hosts or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sandbox-allow-host") from None
+    try:
+        shown = tuple(Mount.parse(spec) for spec in mounts or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sandbox-mount") from None
+    disk_mb = megabytes(disk_limit)
+    if disk_mb < 1:
+        raise typer.BadParameter("must be at least 1M", param_hint="--sandbox-disk-limit")
+    return SandboxPolicy(
+        minimum=tier,
+        network=mode,
+        allow_hosts=rules,
+        mounts=shown,
+        disk_limit_mb=disk_mb,
+        max_processes=max_processes,
+    )
 
 
 def _modules(agents: str | None) -> tuple[str, ...]:

@@ -88,6 +88,20 @@ CPU_LIMIT_SECONDS = 0  # 0 = no CPU-time limit beyond the wall-clock timeout
 ZYGOTE_SPAWNS_IN_FLIGHT = 8  # below the kernel's default datagram queue length of 10
 ZYGOTE_SEND_RETRY_SECONDS = 0.01  # only reached if another process fills the queue
 FRAME_OVERHEAD_BYTES = 64 * 1024  # a sandbox's message may be this much longer than its output
+OUTPUT_CHUNK_BYTES = 64 * 1024  # one read of an agent's stdout or stderr: a pipe's capacity
+OUTPUT_DRAIN_SECONDS = 0.1  # after a sandbox's exit, what its pipes still hold comes by then
+OUTPUT_QUEUE_CHUNKS = 16  # read ahead of the log's writer; past it the agent waits on its pipe
+SANDBOX_PROBE_TIMEOUT_SECONDS = 10.0  # the first sandbox, built at start to find the tier
+SANDBOX_ISOLATION = "namespaces"  # the least a server accepts unless told otherwise
+SANDBOX_NETWORK = "egress"  # public destinations only, through the server's proxy
+SANDBOX_DISK_LIMIT_MB = 512  # workspace, /tmp and /dev/shm together: a tmpfs, so memory
+SANDBOX_MAX_PROCESSES = 256  # a build with a few tools fits; a fork bomb stops here
+SANDBOX_MAX_OPEN_FILES = 4096  # bounds the kernel memory one sandbox can pin with files
+SANDBOX_ROOT_SERVER_UID = 65534  # nobody: who a root server's sandboxes are on the host
+EGRESS_CONNECTIONS_PER_SANDBOX = 64  # open at once; a sandbox cannot use up the server's files
+EGRESS_HEAD_TIMEOUT_SECONDS = 30.0  # a client sends its request line and headers by then
+EGRESS_CONNECT_TIMEOUT_SECONDS = 10.0  # resolving and connecting to a destination
+EGRESS_CHUNK_BYTES = 64 * 1024  # one read while relaying
 SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secret
     "PATH",
     "LANG",

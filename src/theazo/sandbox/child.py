@@ -23,9 +23,10 @@ from typing import Any, NoReturn
 
 from theazo.agent import AgentSpec
 from theazo.core.states import ErrorCode
+from theazo.sandbox import jail, linux, protocol
 from theazo.sandbox import limits as resource_limits
-from theazo.sandbox import protocol
 from theazo.sandbox.context import Context, context_kwargs
+from theazo.sandbox.view import WORKSPACE
 
 
 class Stopped(BaseException):
@@ -37,21 +38,36 @@ class Stopped(BaseException):
 
 
 def run(
-    handoff: socket.socket, workdir: Path, agents: dict[str, AgentSpec], close_fds: list[int]
+    handoff: socket.socket,
+    agents: dict[str, AgentSpec],
+    *,
+    plan: jail.Plan | None,
+    workdir: Path | None,
+    keep_fds: set[int],
 ) -> NoReturn:
+    """Be a spare, then a sandbox: ``plan`` walls it in (see jail.py); without one it is a
+    plain process working in ``workdir`` on the host (the process tier)."""
     exit_code = 0
     try:
-        _isolate(close_fds)
-        # Made now, while no task waits: a directory made on a busy disk can wait for its
-        # journal (a database's fsync) for milliseconds.
-        workdir.mkdir(mode=0o700)
-        received = protocol.recv_with_fd(handoff)
+        _isolate(keep_fds)
+        if plan is not None:
+            workdir = _enter(handoff, plan)
+        else:
+            assert workdir is not None
+            # Made now, while no task waits: a directory made on a busy disk can wait for its
+            # journal (a database's fsync) for milliseconds.
+            workdir.mkdir(mode=0o700)
+            _harden_process()
+            protocol.send_with_fds(handoff, {"t": "ready"}, [])
+        received = protocol.recv_with_fds(handoff, protocol.SPAWN_FDS)
         handoff.close()
         if received is not None:  # None: the zygote is gone, or retired this spare
-            spawn, channel_fd = received
+            spawn, (channel_fd, stdout_fd, stderr_fd) = received
+            _redirect_output(stdout_fd, stderr_fd)
             resource_limits.apply(resource_limits.ResourceLimits.from_message(spawn["limits"]))
             os.chdir(workdir)
-            os.environ["HOME"] = os.environ["TMPDIR"] = str(workdir)
+            os.environ["HOME"] = str(workdir)
+            os.environ["TMPDIR"] = "/tmp" if plan is not None else str(workdir)
             channel = socket.socket(fileno=channel_fd)
             init = protocol.recv_frame(channel)
             if init is not None:
@@ -59,7 +75,8 @@ def run(
             # The end of the channel tells the server the run is over: now, rather than when
             # the exit has torn down this process's memory (the kernel closes files last).
             channel.close()
-            _tidy(workdir)
+            if plan is None:
+                _tidy(workdir)
     except Stopped:
         exit_code = 143  # the server asked; it already knows how the task ended
     except BaseException:  # a crash of our own code must still end in _exit
@@ -68,6 +85,25 @@ def run(
     finally:
         _flush_stdio()
         os._exit(exit_code)
+
+
+def _enter(handoff: socket.socket, plan: jail.Plan) -> Path:
+    """Wait for the zygote to map our ids, build the walls, say we are ready."""
+    go = protocol.recv_packet(handoff)[0]
+    if not go:
+        raise Stopped  # the zygote gave up on us before we started
+    try:
+        listener = jail.enter(plan)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        protocol.send_with_fds(handoff, {"t": "broken", "error": error}, [])
+        raise
+    if listener is not None:
+        os.environ.update(jail.proxy_environment())
+    protocol.send_with_fds(handoff, {"t": "ready"}, [listener.fileno()] if listener else [])
+    if listener is not None:
+        listener.close()  # the server's proxy answers it now
+    return Path(WORKSPACE)
 
 
 def _tidy(workdir: Path) -> None:
@@ -80,17 +116,32 @@ def _tidy(workdir: Path) -> None:
         pass
 
 
-def _isolate(close_fds: list[int]) -> None:
+def _harden_process() -> None:
+    """What a process-tier sandbox can still do for itself."""
+    try:
+        linux.set_no_new_privs()
+    except OSError:
+        pass
+
+
+def _redirect_output(stdout_fd: int, stderr_fd: int) -> None:
+    """Send what the agent (and whatever it starts) writes to the server, which keeps it as
+    the task's log: pipes of their own, so no print can reach the task channel."""
+    _flush_stdio()
+    for fd, target in ((stdout_fd, 1), (stderr_fd, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _isolate(keep_fds: set[int]) -> None:
     try:
         os.setpgid(0, 0)  # the zygote also sets it; whoever runs first wins the race
     except PermissionError:
         pass
     signal.set_wakeup_fd(-1)
-    for fd in close_fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    # The zygote's control channel, its selector, other spares' sockets and listeners: none
+    # of them is this sandbox's business.
+    linux.close_fds_except(keep_fds)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

@@ -21,11 +21,13 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from theazo.core import defaults
 from theazo.core.models import AgentInfo
 from theazo.sandbox import protocol
+from theazo.sandbox.egress import Attachment, EgressPolicy, EgressProxy, Usage
+from theazo.sandbox.isolation import IsolationSettings, Network, Tier, missing_for
 from theazo.sandbox.limits import ResourceLimits
 
 log = logging.getLogger("theazo.sandbox")
@@ -47,6 +49,8 @@ class SandboxSettings:
     passthrough_env: tuple[str, ...] = ()  # extra variables the operator lets sandboxes see
     spares: int = defaults.SANDBOX_SPARES  # sandboxes forked ahead, waiting for a task
     python_path: tuple[str, ...] = field(default_factory=lambda: (os.getcwd(),))
+    isolation: IsolationSettings = IsolationSettings()
+    egress: EgressPolicy = EgressPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class ExitStatus:
     cpu_seconds: float
     max_rss_kb: int
     zygote_lost: bool = False  # the zygote died first: the real status is unknown
+    oom_killed: bool = False  # the kernel killed a process of its cgroup for memory
     start_error: str | None = None  # the zygote could not start the sandbox at all
 
     @property
@@ -62,9 +67,21 @@ class ExitStatus:
         return -self.code if self.code < 0 else None
 
 
+OutputStream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputChunk:
+    """Bytes the agent (or a process it started) wrote to its stdout or stderr, as read: not
+    split into lines."""
+
+    stream: OutputStream
+    data: bytes
+
+
 class Sandbox:
     """A sandbox process: its task channel, its pid (known once the zygote has handed the task
-    over; nothing waits for it but a kill), and its exit."""
+    over; nothing waits for it but a kill), its output, and its exit."""
 
     def __init__(
         self,
@@ -75,6 +92,7 @@ class Sandbox:
         writer: asyncio.StreamWriter,
         exited: asyncio.Future[ExitStatus],
         grace_seconds: float,
+        output_fds: dict[OutputStream, int],
     ) -> None:
         self._pool = pool
         self.task_id = task_id
@@ -83,6 +101,9 @@ class Sandbox:
         self.writer = writer
         self.exited = exited
         self._grace = grace_seconds
+        self._output_fds = output_fds
+        self.egress: Attachment | None = None  # its connections out, under egress
+        self.network = Usage()
 
     @property
     def pid(self) -> int | None:
@@ -122,8 +143,73 @@ class Sandbox:
                 return
             yield message
 
+    async def output(self) -> AsyncIterator[OutputChunk]:
+        """What the agent writes to stdout and stderr, in order per stream, until both are
+        closed (the sandbox and everything it started are gone) or, after its exit, until
+        what is left has been read. Read it steadily: an agent whose output is not read is
+        held up when its pipe is full, which bounds what the server buffers."""
+        chunks: asyncio.Queue[OutputChunk | None] = asyncio.Queue(defaults.OUTPUT_QUEUE_CHUNKS)
+        fds, self._output_fds = self._output_fds, {}
+        pumps = [
+            asyncio.get_running_loop().create_task(self._pump(stream, fd, chunks))
+            for stream, fd in fds.items()
+        ]
+        try:
+            for _ in pumps:
+                while (chunk := await chunks.get()) is not None:
+                    yield chunk
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+    async def _pump(
+        self, stream: OutputStream, fd: int, chunks: asyncio.Queue[OutputChunk | None]
+    ) -> None:
+        """Move one pipe's bytes into ``chunks``; None when it ends."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=defaults.OUTPUT_CHUNK_BYTES, loop=loop)
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
+        )
+        try:
+            while True:
+                data = await self._read_output(reader)
+                if not data:
+                    break
+                await chunks.put(OutputChunk(stream, data))
+        finally:
+            transport.close()
+            await chunks.put(None)
+
+    async def _read_output(self, reader: asyncio.StreamReader) -> bytes:
+        """The next chunk of a pipe, or b"" at its end. Once the sandbox has exited, only what
+        comes at once: a process that outlived the sandbox must not hold its log open."""
+        read = asyncio.ensure_future(reader.read(defaults.OUTPUT_CHUNK_BYTES))
+        if not self.exited.done():
+            either: list[asyncio.Future[Any]] = [read, self.exited]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if read.done():
+            return read.result()
+        try:
+            return await asyncio.wait_for(read, defaults.OUTPUT_DRAIN_SECONDS)
+        except TimeoutError:
+            return b""
+
     def close_channel(self) -> None:
         self.writer.close()
+        for fd in self._output_fds.values():  # never read: output() was not called
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._output_fds = {}
+
+    async def close_network(self) -> Usage:
+        """End the sandbox's connections out; what it sent and received in all."""
+        if self.egress is not None:
+            self.network = await self.egress.close()
+            self.egress = None
+        return self.network
 
 
 async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any] | None:
@@ -150,7 +236,10 @@ class SandboxPool:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self.catalogue: dict[str, AgentInfo] = {}
+        self.isolation: dict[str, Any] = {}  # what the zygote found (isolation.Features)
         self.zygote_pid: int | None = None
+        self._egress = EgressProxy(settings.egress)
+        self._sandboxes: dict[str, Sandbox] = {}  # those whose zygote has not said "spawned"
         self._workdir_root = settings.workdir_root or Path(
             tempfile.mkdtemp(prefix="theazo-sandboxes-")
         )
@@ -184,14 +273,19 @@ class SandboxPool:
         self._ready = loop.create_future()
         self._control = ours
         loop.add_reader(ours.fileno(), self._on_control_readable)
+        config = {
+            "workdir_root": str(self._workdir_root),
+            "memory_limit_mb": self.settings.limits.memory_mb,
+            "spares": self.settings.spares,
+            "modules": list(self.settings.agent_modules),
+            "isolation": self.settings.isolation.as_message(),
+        }
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "theazo.sandbox.zygote",
             str(theirs.fileno()),
-            str(self._workdir_root),
-            str(self.settings.spares),
-            *self.settings.agent_modules,
+            json.dumps(config),
             pass_fds=[theirs.fileno()],
             env=self._zygote_env(),
             stdin=asyncio.subprocess.DEVNULL,
@@ -201,6 +295,29 @@ class SandboxPool:
         await self._ready
         self._started_once = True
         self.zygote_pid = self._process.pid
+
+    @property
+    def tier(self) -> Tier:
+        return Tier.parse(self.isolation.get("tier", "process"))
+
+    def _check_isolation(self) -> str | None:
+        """Why the isolation found is not enough for this deployment, if it is not."""
+        wanted = self.settings.isolation
+        if self.tier < wanted.minimum:
+            needs = "; ".join(missing_for(wanted.minimum, self.isolation))
+            return (
+                f"sandboxes here are isolated at tier '{self.tier.label}', below the "
+                f"'{wanted.minimum.label}' that --sandbox-isolation asks for. Missing: {needs}. "
+                "(--sandbox-isolation process accepts what there is, without that protection.)"
+            )
+        if wanted.network is not Network.HOST and not self.isolation.get("namespaces"):
+            return (
+                f"--sandbox-network {wanted.network.value} needs network namespaces, which this "
+                "host does not give: "
+                + "; ".join(missing_for(Tier.NAMESPACES, self.isolation))
+                + " (or choose --sandbox-network host, where sandboxes share the host's network)"
+            )
+        return None
 
     def _zygote_env(self) -> dict[str, str]:
         allowed = set(defaults.SANDBOX_ENV_ALLOWLIST) | set(self.settings.passthrough_env)
@@ -244,6 +361,8 @@ class SandboxPool:
         loop = asyncio.get_running_loop()
         task_id: str = init["task_id"]
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
         reader, writer = await asyncio.open_unix_connection(
             sock=ours, limit=self.settings.max_output_bytes + defaults.FRAME_OVERHEAD_BYTES
         )
@@ -260,18 +379,32 @@ class SandboxPool:
             await self._in_flight.acquire()  # released when the zygote answers
             self._spawning[task_id] = spawned
             self._running[task_id] = exited
-            await self._send_with_fd(control, protocol.encode(request), theirs.fileno())
+            passed = [theirs.fileno(), stdout_w, stderr_w]
+            await self._send_with_fds(control, protocol.encode(request), passed)
         except BaseException:
             if self._spawning.pop(task_id, None) is not None:
                 self._in_flight.release()
             self._running.pop(task_id, None)
             writer.close()
+            os.close(stdout_r)
+            os.close(stderr_r)
             raise
         finally:
             theirs.close()
-        return Sandbox(
-            self, task_id, spawned, reader, writer, exited, self.settings.kill_grace_seconds
+            os.close(stdout_w)
+            os.close(stderr_w)
+        sandbox = Sandbox(
+            self,
+            task_id,
+            spawned,
+            reader,
+            writer,
+            exited,
+            self.settings.kill_grace_seconds,
+            {"stdout": stdout_r, "stderr": stderr_r},
         )
+        self._sandboxes[task_id] = sandbox
+        return sandbox
 
     def signal_task(self, task_id: str, signum: int) -> None:
         """Ask the zygote to signal the sandbox of ``task_id`` (whose pid we may not know)."""
@@ -283,8 +416,8 @@ class SandboxPool:
         except OSError:  # a full queue (rare: see _in_flight) or a gone zygote
             log.warning("could not ask the zygote to signal the sandbox of %s", task_id)
 
-    async def _send_with_fd(self, control: socket.socket, data: bytes, fd: int) -> None:
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+    async def _send_with_fds(self, control: socket.socket, data: bytes, fds: list[int]) -> None:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, protocol.fd_bytes(fds))]
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -307,27 +440,38 @@ class SandboxPool:
             return
         while True:
             try:
-                data = control.recv(protocol.CONTROL_PACKET_BYTES)
+                data, fds = protocol.recv_packet(control)
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
+                data, fds = b"", []
             if not data:
                 self._on_zygote_gone()
                 return
-            self._on_control_message(json.loads(data))
+            self._on_control_message(json.loads(data), fds)
 
-    def _on_control_message(self, message: Mapping[str, Any]) -> None:
+    def _on_control_message(self, message: Mapping[str, Any], fds: list[int]) -> None:
         kind = message.get("t")
         task_id = message.get("task_id", "")
         if kind == "spawned":
+            sandbox = self._sandboxes.pop(task_id, None)
+            if fds:
+                listener = socket.socket(fileno=fds[0])
+                if sandbox is not None:
+                    asyncio.get_running_loop().create_task(self._serve_egress(sandbox, listener))
+                else:
+                    listener.close()
             future = self._spawning.pop(task_id, None)
             if future is not None:
                 self._in_flight.release()
                 self._running_pids[task_id] = int(message["pid"])
                 if not future.done():
                     future.set_result(int(message["pid"]))
-        elif kind == "spawn_failed":
+            return
+        for fd in fds:
+            os.close(fd)
+        if kind == "spawn_failed":
+            self._sandboxes.pop(task_id, None)
             error = str(message.get("error"))
             future = self._spawning.pop(task_id, None)
             if future is not None:
@@ -347,9 +491,11 @@ class SandboxPool:
                         code=int(message["exit"]),
                         cpu_seconds=float(message["cpu_seconds"]),
                         max_rss_kb=int(message["max_rss_kb"]),
+                        oom_killed=bool(message.get("oom_killed")),
                     )
                 )
         elif kind == "ready":
+            self.isolation = dict(message.get("isolation") or {})
             self.catalogue = {
                 entry["name"]: AgentInfo(
                     entry["name"], entry.get("description") or "", entry.get("inputSchema")
@@ -357,7 +503,11 @@ class SandboxPool:
                 for entry in message.get("agents", [])
             }
             if self._ready is not None and not self._ready.done():
-                self._ready.set_result(None)
+                refusal = self._check_isolation()
+                if refusal is None:
+                    self._ready.set_result(None)
+                else:
+                    self._ready.set_exception(SandboxError(refusal))
         elif kind == "failed" and self._ready is not None and not self._ready.done():
             log.debug("loading the agent modules failed:\n%s", message.get("traceback"))
             self._ready.set_exception(
@@ -366,6 +516,16 @@ class SandboxPool:
                     "(--log-level debug shows the traceback)"
                 )
             )
+
+    async def _serve_egress(self, sandbox: Sandbox, listener: socket.socket) -> None:
+        try:
+            sandbox.egress = await self._egress.attach(sandbox.task_id, listener)
+        except OSError:
+            log.exception("cannot serve the egress proxy of %s", sandbox.task_id)
+            listener.close()
+            return
+        if sandbox.exited.done():  # ended before we got here
+            await sandbox.close_network()
 
     def _on_zygote_gone(self) -> None:
         """The zygote died. Its sandboxes' fates are unknown: kill them, report them lost."""
@@ -384,6 +544,7 @@ class SandboxPool:
         self._running.clear()
         self._running_pids.clear()
         self._spawning.clear()
+        self._sandboxes.clear()
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
         if not self._closing and self._started_once:

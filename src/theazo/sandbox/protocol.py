@@ -26,6 +26,9 @@ from typing import Any
 
 _LENGTH = struct.Struct(">I")
 CONTROL_PACKET_BYTES = 4 * 1024 * 1024  # the largest control packet (the agent catalogue)
+MAX_PASSED_FDS = 4  # the most descriptors one control packet carries
+# A spawn carries the task channel, then the write ends of the agent's stdout and stderr.
+SPAWN_FDS = 3
 
 
 class FrameTooLarge(Exception):
@@ -76,36 +79,37 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def send_with_fd(sock: socket.socket, message: dict[str, Any], fd: int) -> None:
-    """One packet on a SOCK_SEQPACKET socket, carrying a file descriptor (SCM_RIGHTS)."""
-    sock.sendmsg([encode(message)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fd_bytes(fd))])
+def send_with_fds(sock: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+    """One packet on a SOCK_SEQPACKET socket, carrying file descriptors (SCM_RIGHTS)."""
+    sock.sendmsg([encode(message)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd_bytes(fds))])
 
 
 def recv_packet(sock: socket.socket) -> tuple[bytes, list[int]]:
     """The next packet of a SOCK_SEQPACKET socket and the descriptors it carries; empty data
     means the end of the stream."""
     fds = array.array("i")
-    data, ancillary, _, _ = sock.recvmsg(CONTROL_PACKET_BYTES, socket.CMSG_SPACE(fds.itemsize))
+    space = socket.CMSG_SPACE(fds.itemsize * MAX_PASSED_FDS)
+    data, ancillary, _, _ = sock.recvmsg(CONTROL_PACKET_BYTES, space)
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
     return data, list(fds)
 
 
-def recv_with_fd(sock: socket.socket) -> tuple[dict[str, Any], int] | None:
-    """The next packet and the one descriptor it carries; None at the end of the stream or
-    for a packet without exactly one descriptor (whose descriptors are closed)."""
+def recv_with_fds(sock: socket.socket, count: int) -> tuple[dict[str, Any], list[int]] | None:
+    """The next packet and the ``count`` descriptors it carries; None at the end of the
+    stream or for a packet with another number of descriptors (which are closed)."""
     data, fds = recv_packet(sock)
-    if not data or len(fds) != 1:
+    if not data or len(fds) != count:
         for fd in fds:
             os.close(fd)
         return None
     message: dict[str, Any] = json.loads(data)
-    return message, fds[0]
+    return message, fds
 
 
-def _fd_bytes(fd: int) -> bytes:
-    return array.array("i", [fd]).tobytes()
+def fd_bytes(fds: list[int]) -> bytes:
+    return array.array("i", fds).tobytes()
 
 
 def decode_frame_header(header: bytes) -> int:

@@ -2,18 +2,23 @@
 one sandbox per task. Forking a warm interpreter takes about a millisecond; starting a new
 one takes fifty.
 
-The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD WORKDIR_ROOT SPARES
-MODULE…`` and an environment stripped of its secrets, so neither the zygote nor its forks can
-read them. The zygote is single-threaded (forking a threaded process is unsafe) and serves one
-control channel. It keeps ``SPARES`` sandboxes forked ahead and waiting, each to run exactly one
-task, so that a task does not wait for a fork: on ``spawn`` it hands the task channel to a
-spare, then forks a new spare when it is idle again. It reaps its children, cleans up after
-them and reports each exit. When the server goes away (end of the control channel) it kills
-every sandbox and exits.
+The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD CONFIG_JSON`` and an
+environment stripped of its secrets. At once it closes every descriptor but its control
+channel and makes itself non-dumpable. It imports the agents, works out the isolation this
+host allows by building a first sandbox (see isolation.py, jail.py), and reports the agent
+catalogue and the tier.
+
+It is single-threaded (forking a threaded process is unsafe) and keeps ``spares`` sandboxes
+cloned ahead, each walled in and waiting to run exactly one task: on ``spawn`` it hands the
+task to a spare that is ready, and clones a new spare when it is idle again. It reaps its
+children, cleans up after them and reports each exit. When the server goes away (end of the
+control channel) it kills every sandbox and exits.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import gc
 import json
 import os
@@ -23,41 +28,69 @@ import signal
 import socket
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from theazo.agent import AgentSpec, load_agents
-from theazo.sandbox import child, protocol
+from theazo.core import defaults
+from theazo.sandbox import child, jail, linux, protocol, syscall_filter, view
+from theazo.sandbox.cgroups import Cgroups, SandboxCgroup
+from theazo.sandbox.cgroups import Unavailable as CgroupsUnavailable
+from theazo.sandbox.isolation import CLONE_FAILED, Features, IsolationSettings
+
+_SPARE_SETUP_TIMEOUT_SECONDS = defaults.SANDBOX_PROBE_TIMEOUT_SECONDS
 
 
 @dataclass(slots=True)
 class _Running:
     task_id: str
-    workdir: Path
+    workdir: Path | None  # a directory on the host, in the process tier only
 
 
 @dataclass(slots=True)
 class _Spare:
     pid: int
-    handoff: socket.socket  # where it waits for its task
-    workdir: Path  # made by the spare itself while it waits
+    handoff: socket.socket  # where it says it is ready, and then waits for its task
+    workdir: Path | None
+    listener: socket.socket | None = None  # its egress proxy's socket, once ready
+    ready: bool = False
+
+
+@dataclass(slots=True)
+class _Request:
+    message: dict[str, Any]
+    fds: list[int] = field(default_factory=list)
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, workdir_root: Path, spares: int) -> None:
+    def __init__(self, control: socket.socket, config: dict[str, Any]) -> None:
         self.control = control
-        self.workdir_root = workdir_root
-        self.spare_target = spares
+        self.workdir_root = Path(config["workdir_root"])
+        self.memory_limit_mb = int(config["memory_limit_mb"])
+        self.spare_target = int(config["spares"])
+        self.settings = IsolationSettings.from_message(config["isolation"])
         self.agents: dict[str, AgentSpec] = {}
+        self.features = Features()
+        self.plan: jail.Plan | None = None  # None: the process tier, plain forks
+        self.in_namespace = False
+        self.parent_uid = 0
+        self.drop_groups = False
+        self.cgroups: Cgroups | None = None
+        self.cgroup_of: dict[int, SandboxCgroup] = {}  # by pid: spares' and running ones'
         self.children: dict[int, _Running] = {}
         self.spares: list[_Spare] = []
+        self.waiting: collections.deque[_Request] = collections.deque()  # for a ready spare
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.control.sendall(protocol.encode(message))
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        if fds:
+            protocol.send_with_fds(self.control, message, fds)
+        else:
+            self.control.sendall(protocol.encode(message))
 
+    # --- start ---------------------------------------------------------------------------
     def load(self, modules: list[str]) -> bool:
         try:
             self.agents = load_agents(modules)
@@ -67,11 +100,101 @@ class Zygote:
             return False
         if any(spec.is_async for spec in self.agents.values()):
             import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
+        self._prepare_isolation()
         catalogue = [spec.catalogue_entry() for spec in self.agents.values()]
-        self.send({"t": "ready", "pid": os.getpid(), "agents": catalogue})
+        self.send(
+            {
+                "t": "ready",
+                "pid": os.getpid(),
+                "agents": catalogue,
+                "isolation": self.features.as_message(),
+            }
+        )
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
         return True
 
+    def enter_namespace(self) -> None:
+        """Move into a user and mount namespace of our own, where the sandboxes' root can be
+        built; before the agents are imported, while this process is surely one thread."""
+        root = os.geteuid() == 0
+        try:
+            self.parent_uid = jail.enter_zygote_namespace(defaults.SANDBOX_ROOT_SERVER_UID)
+        except OSError as exc:
+            self.features.namespaces_error = f"{CLONE_FAILED}: {exc}"
+            return
+        self.in_namespace = True
+        self.drop_groups = root
+
+    def _prepare_isolation(self) -> None:
+        """Find the strongest isolation this host gives by building a first spare with it,
+        dropping what fails (Landlock, then seccomp, then the namespaces) until one stands."""
+        if not self.in_namespace:
+            return
+        features = self.features
+        try:
+            program: bytes | None = syscall_filter.compile_filter()
+            features.seccomp = True
+        except (syscall_filter.Unavailable, OSError) as exc:
+            program, features.seccomp_error = None, str(exc)
+        features.landlock_abi = linux.landlock_abi()
+        try:
+            self.cgroups = Cgroups.detect(server_pid=os.getppid())
+            features.cgroup = self.cgroups.version
+        except (CgroupsUnavailable, OSError) as exc:
+            features.cgroup_error = str(exc)
+        try:
+            template = str(self.workdir_root / "root")
+            user_paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+            shown = view.compute(user_paths, self.settings.hidden_paths)
+            jail.build_template(template, shown, self.settings.mounts)
+        except OSError as exc:
+            features.namespaces_error = f"building the sandboxes' root failed: {exc}"
+            return
+        self.plan = jail.Plan(
+            template=template,
+            extra_mounts=self.settings.mounts,
+            network=self.settings.network.value,
+            disk_limit_mb=self.settings.disk_limit_mb,
+            max_processes=self.settings.max_processes,
+            max_open_files=self.settings.max_open_files,
+            parent_uid=self.parent_uid,
+            drop_groups=self.drop_groups,
+            landlock_abi=features.landlock_abi,
+            seccomp_program=program,
+        )
+        while self.plan is not None:
+            error = self._probe()
+            if error is None:
+                features.namespaces = True
+                return
+            if "landlock" in error and self.plan.landlock_abi:
+                features.landlock_abi = self.plan.landlock_abi = 0
+            elif "seccomp" in error and self.plan.seccomp_program is not None:
+                features.seccomp, features.seccomp_error = False, error
+                self.plan.seccomp_program = None
+            else:
+                features.namespaces_error = error
+                self.plan = None
+
+    def _probe(self) -> str | None:
+        """Clone one spare and wait for it: None once it is ready, or why it broke."""
+        try:
+            spare = self._fork_spare()
+        except OSError as exc:
+            return f"{CLONE_FAILED}: {exc}"
+        ready = selectors.DefaultSelector()
+        ready.register(spare.handoff, selectors.EVENT_READ)
+        found = ready.select(_SPARE_SETUP_TIMEOUT_SECONDS)
+        ready.close()
+        error = self._on_spare_message(spare) if found else "the first sandbox did not start"
+        if error is not None:
+            self._forget_spare(spare.pid)
+            _kill_group(spare.pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(spare.pid, 0)
+        return error
+
+    # --- the loop ------------------------------------------------------------------------
     def serve(self) -> None:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -80,19 +203,26 @@ class Zygote:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server to handle
         self.selector.register(self.control, selectors.EVENT_READ, "control")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
+        for spare in self.spares:
+            if not spare.ready:
+                self.selector.register(spare.handoff, selectors.EVENT_READ, spare)
         while True:
-            # Below the target, look for work without waiting, and fork a spare if none came.
-            short = len(self.spares) < self.spare_target
+            # Below the target, look for work without waiting, and clone a spare if none came.
+            short = len(self.spares) < self.spare_target + len(self.waiting)
             events = self.selector.select(timeout=0 if short else None)
             for key, _ in events:
                 if key.data == "child":
                     self._drain_wakeups()
                     self._reap()
-                elif not self._on_control():
-                    self._shutdown()
-                    return
-            if short and not events:
-                self._fork_spare()
+                elif key.data == "control":
+                    if not self._on_control():
+                        self._shutdown()
+                        return
+                else:
+                    self._on_spare_ready(key.data)
+            self._hand_out()
+            if short and (not events or self.waiting):
+                self._add_spare()
 
     def _drain_wakeups(self) -> None:
         try:
@@ -110,8 +240,8 @@ class Zygote:
         if not data:
             return False
         message = json.loads(data)
-        if message.get("t") == "spawn" and len(fds) == 1:
-            self._spawn(message, fds[0])
+        if message.get("t") == "spawn" and len(fds) == protocol.SPAWN_FDS:
+            self.waiting.append(_Request(message, fds))
             return True
         for fd in fds:
             os.close(fd)
@@ -123,56 +253,130 @@ class Zygote:
         """Signal a task's process group: the server's way when it does not know the pid."""
         for pid, running in self.children.items():
             if running.task_id == task_id:
-                try:
-                    os.killpg(pid, signum)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                _signal_group(pid, signum)
+        for request in list(self.waiting):  # not handed out yet: it never starts
+            if request.message["task_id"] == task_id:
+                self.waiting.remove(request)
+                self._refuse(request, "the task was stopped before its sandbox started")
+
+    # --- spares --------------------------------------------------------------------------
+    def _add_spare(self) -> None:
+        try:
+            spare = self._fork_spare()
+        except OSError as exc:
+            while self.waiting:
+                self._refuse(self.waiting.popleft(), f"cannot create a sandbox: {exc}")
+            return
+        self.selector.register(spare.handoff, selectors.EVENT_READ, spare)
 
     def _fork_spare(self) -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
+        plan = self.plan
+        pid = linux.clone(plan.clone_flags) if plan is not None else os.fork()
         if pid == 0:
             ours.close()
-            self.selector.close()
-            inherited = [self.control.fileno(), self.wake_r, self.wake_w]
-            inherited += [spare.handoff.fileno() for spare in self.spares]
-            child.run(theirs, self._workdir_of(os.getpid()), self.agents, close_fds=inherited)
+            workdir = None if plan is not None else self._workdir_of(os.getpid())
+            child.run(theirs, self.agents, plan=plan, workdir=workdir, keep_fds={theirs.fileno()})
         theirs.close()
         try:
             os.setpgid(pid, pid)  # the spare does it too; whoever runs first wins the race
         except OSError:
             pass
-        spare = _Spare(pid, ours, self._workdir_of(pid))
+        spare = _Spare(pid, ours, None if plan is not None else self._workdir_of(pid))
         self.spares.append(spare)
+        if plan is not None:
+            try:
+                jail.map_ids(pid, plan.parent_uid)
+                self._add_to_cgroup(pid)
+                protocol.send_with_fds(ours, {"t": "go"}, [])
+            except OSError:
+                _kill_group(pid)  # reaped with the others; its spawns go to the next spare
         return spare
+
+    def _add_to_cgroup(self, pid: int) -> None:
+        """Put a spare in a cgroup of its own before it runs anything."""
+        if self.cgroups is None:
+            return
+        memory = self.memory_limit_mb * 1024 * 1024
+        cgroup = self.cgroups.create(f"sbx-{pid}", memory, self.settings.max_processes)
+        self.cgroup_of[pid] = cgroup
+        cgroup.add(pid)
 
     def _workdir_of(self, pid: int) -> Path:
         return self.workdir_root / f"sandbox-{pid}"
 
-    def _spawn(self, message: dict[str, Any], channel_fd: int) -> None:
-        task_id = message["task_id"]
+    def _on_spare_ready(self, spare: _Spare) -> None:
+        self.selector.unregister(spare.handoff)
+        error = self._on_spare_message(spare)
+        if error is not None:
+            sys.stderr.write(f"theazo zygote: a sandbox could not be set up: {error}\n")
+            _kill_group(spare.pid)  # reaped and forgotten as it exits
+
+    def _on_spare_message(self, spare: _Spare) -> str | None:
+        """Read a spare's first message: None when it is ready, else what broke."""
         try:
-            spare = self._take_spare()
-            protocol.send_with_fd(spare.handoff, message, channel_fd)
+            data, fds = protocol.recv_packet(spare.handoff)
         except OSError as exc:
-            self.send({"t": "spawn_failed", "task_id": task_id, "error": str(exc)})
-            return
-        finally:
-            os.close(channel_fd)
+            return str(exc)
+        if not data:
+            return "the sandbox exited while it was being set up"
+        message = json.loads(data)
+        if message.get("t") != "ready" or len(fds) > 1:
+            for fd in fds:
+                os.close(fd)
+            return str(message.get("error") or "the sandbox broke the protocol")
+        spare.listener = socket.socket(fileno=fds[0]) if fds else None
+        spare.ready = True
+        return None
+
+    def _hand_out(self) -> None:
+        """Give waiting tasks to ready spares, oldest first."""
+        while self.waiting:
+            spare = next((s for s in self.spares if s.ready), None)
+            if spare is None:
+                return
+            self.spares.remove(spare)
+            request = self.waiting.popleft()
+            try:
+                protocol.send_with_fds(spare.handoff, request.message, request.fds)
+            except OSError:  # it died waiting: the next spare takes the task
+                self.waiting.appendleft(request)
+                self._discard(spare)
+                continue
+            self._close_fds(request)
+            spare.handoff.close()
+            task_id = request.message["task_id"]
+            self.children[spare.pid] = _Running(task_id, spare.workdir)
+            spawned = {"t": "spawned", "task_id": task_id, "pid": spare.pid}
+            self.send(spawned, [spare.listener.fileno()] if spare.listener else None)
+            if spare.listener is not None:
+                spare.listener.close()
+
+    def _refuse(self, request: _Request, error: str) -> None:
+        self._close_fds(request)
+        self.send({"t": "spawn_failed", "task_id": request.message["task_id"], "error": error})
+
+    @staticmethod
+    def _close_fds(request: _Request) -> None:
+        for fd in request.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        request.fds = []
+
+    def _discard(self, spare: _Spare) -> None:
+        cgroup = self.cgroup_of.get(spare.pid)
+        if cgroup is not None:
+            cgroup.kill()
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(spare.handoff)
         spare.handoff.close()
-        self.children[spare.pid] = _Running(task_id, spare.workdir)
-        self.send({"t": "spawned", "task_id": task_id, "pid": spare.pid})
-
-    def _take_spare(self) -> _Spare:
-        while self.spares:
-            spare = self.spares.pop(0)
-            if _alive(spare.pid):
-                return spare
-            spare.handoff.close()  # it died waiting (and _alive reaped it)
+        if spare.listener is not None:
+            spare.listener.close()
+        if spare.workdir is not None:
             _remove(spare.workdir)
-        self._fork_spare()
-        return self.spares.pop()
+        _kill_group(spare.pid)
 
+    # --- exits ---------------------------------------------------------------------------
     def _reap(self) -> None:
         while True:
             try:
@@ -187,26 +391,35 @@ class Zygote:
             _kill_group(pid)
             _, status, usage = os.wait4(pid, 0)
             self._forget_spare(pid)
+            cgroup = self.cgroup_of.pop(pid, None)
+            measured = cgroup.usage() if cgroup is not None else None
+            if cgroup is not None:
+                cgroup.remove()
             running = self.children.pop(pid, None)
             if running is None:
                 continue
-            _remove(running.workdir)
+            if running.workdir is not None:
+                _remove(running.workdir)
+            cpu_seconds, max_rss_kb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+            if measured is not None:  # all its processes, not only the first
+                cpu_seconds = max(cpu_seconds, measured.cpu_seconds)
+                max_rss_kb = measured.peak_memory_bytes // 1024
             self.send(
                 {
                     "t": "exited",
                     "task_id": running.task_id,
                     "pid": pid,
                     "exit": os.waitstatus_to_exitcode(status),
-                    "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                    "max_rss_kb": usage.ru_maxrss,
+                    "cpu_seconds": cpu_seconds,
+                    "max_rss_kb": max_rss_kb,
+                    "oom_killed": measured is not None and measured.oom_kills > 0,
                 }
             )
 
     def _forget_spare(self, pid: int) -> None:
         for spare in [s for s in self.spares if s.pid == pid]:
-            spare.handoff.close()
-            _remove(spare.workdir)
             self.spares.remove(spare)
+            self._discard(spare)
 
     def _shutdown(self) -> None:
         ending = {pid: running.workdir for pid, running in self.children.items()}
@@ -216,20 +429,17 @@ class Zygote:
         for pid in ending:
             _kill_group(pid)
         for pid, workdir in ending.items():
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-            _remove(workdir)
+            if workdir is not None:
+                _remove(workdir)
+        for cgroup in self.cgroup_of.values():
+            cgroup.remove()
+        self.cgroup_of.clear()
         self.spares.clear()
         self.children.clear()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return False
+        if self.cgroups is not None:
+            self.cgroups.close()
 
 
 def _remove(workdir: Path) -> None:
@@ -243,21 +453,27 @@ def _remove(workdir: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _kill_group(pgid: int) -> None:
+def _signal_group(pgid: int, signum: int) -> None:
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):  # already gone counts as success
         pass
 
 
+def _kill_group(pgid: int) -> None:
+    _signal_group(pgid, signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
-    control = socket.socket(fileno=int(argv[1]))
-    workdir_root = Path(argv[2])
-    spares = int(argv[3])
-    modules = [m for m in argv[4:] if m]
-    zygote = Zygote(control, workdir_root, spares)
+    control_fd = int(argv[1])
+    linux.close_fds_except({control_fd})  # nothing of the server's reaches a sandbox
+    linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
+    control = socket.socket(fileno=control_fd)
+    config = json.loads(argv[2])
+    zygote = Zygote(control, config)
+    zygote.enter_namespace()
     try:
-        if not zygote.load(modules):
+        if not zygote.load([m for m in config["modules"] if m]):
             return 1
         zygote.serve()
     except (BrokenPipeError, ConnectionResetError):

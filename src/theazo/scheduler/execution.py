@@ -23,6 +23,7 @@ from theazo.scheduler.outcome import RunReport, classify, failed
 from theazo.store.base import Store
 
 log = logging.getLogger("theazo.scheduler")
+agent_log = logging.getLogger("theazo.agent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class TaskRun:
         if self._kill_requested:  # cancelled while the fork was under way
             self._kill()
         loop = asyncio.get_running_loop()
+        output = loop.create_task(self._relay_output(self.sandbox))
         timeout = loop.call_later(self.task.timeout_seconds, self._on_timeout)
         if self.budget is not None:
             self.schedule_budget_check(0)
@@ -85,6 +87,8 @@ class TaskRun:
             self.sandbox.close_channel()
         if not self.ended:
             await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
+        await output
+        await self.sandbox.close_network()
         self._log_end(exit_status)
 
     def _init_message(self) -> dict[str, Any]:
@@ -98,6 +102,12 @@ class TaskRun:
             "metadata": task.metadata,
             "input": task.input,
         }
+
+    async def _relay_output(self, sandbox: Sandbox) -> None:
+        """What the agent prints, to this node's log for now."""
+        async for chunk in sandbox.output():
+            text = chunk.data.decode(errors="replace").rstrip("\n")
+            agent_log.debug("task %s %s: %s", self.task_id, chunk.stream, text)
 
     async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
         report = RunReport()

@@ -62,6 +62,11 @@ def _death(exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
     if exit_status.zygote_lost:
         return failed(ErrorCode.SANDBOX_CRASHED, "the sandbox's parent process stopped")
     signum = exit_status.signal
+    if exit_status.oom_killed:
+        return failed(
+            ErrorCode.MEMORY_LIMIT,
+            "the sandbox's processes together used up its memory limit and one was killed",
+        )
     over_cpu = cpu_limit_seconds > 0 and exit_status.cpu_seconds >= cpu_limit_seconds
     if signum == signal.SIGXCPU or (signum == signal.SIGKILL and over_cpu):
         return failed(
