@@ -100,6 +100,21 @@ class Node:
     def worker_id(self) -> str | None:
         return None if self.dispatcher is None else self.dispatcher.worker_id
 
+    def sandbox_summary(self) -> str:
+        """One line on how this node's sandboxes are isolated, for its start-up."""
+        found = self.pool.isolation
+        parts = [f"network {self.config.sandbox.network.value}"]
+        if found.get("namespaces"):
+            parts.append(
+                f"Landlock ABI {found['landlockAbi']}"
+                if found.get("landlockAbi")
+                else "no Landlock"
+            )
+            parts.append(f"cgroup {found['cgroup']}" if found.get("cgroup") else "no cgroup")
+        else:
+            parts.append(f"no namespaces: {found.get('namespacesError')}")
+        return f"Sandbox isolation: {self.pool.tier.label} ({', '.join(parts)})"
+
     def catalogue(self) -> Mapping[str, AgentInfo]:
         return self.pool.catalogue
 

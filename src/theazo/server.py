@@ -84,6 +84,7 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
             sock.close()
         await _stop_quietly(node)
         raise StartupError(str(exc)) from exc
+    announce(node.sandbox_summary())
     try:
         if sock is None:
             announce(f"Theazo worker {node.worker_id} is running tasks")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import unprivileged
 from theazo.core import ids
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ class ServerProcess:
     database: str
     kind: str = "serve"  # or "worker"
     env: dict[str, str] = field(default_factory=dict)  # added to the node's environment
+    unprivileged: bool = False  # run as nobody (the test must be root: support/unprivileged.py)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -73,6 +75,7 @@ class ServerProcess:
         args: Sequence[str] = (),
         database: str | None = None,
         kind: str = "serve",
+        unprivileged: bool = False,
     ) -> Iterator[ServerProcess]:
         server = cls(
             workdir=workdir,
@@ -81,6 +84,7 @@ class ServerProcess:
             args=list(args),
             database=database or f"sqlite:///{workdir / 'theazo.db'}",
             kind=kind,
+            unprivileged=unprivileged,
         )
         server.launch()
         try:
@@ -107,10 +111,15 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")} | self.env
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         (self.workdir / "sandboxes").mkdir(exist_ok=True)
+        command = self.command()
+        if self.unprivileged:
+            unprivileged.give(self.workdir)
+            unprivileged.give(self.workdir / "sandboxes")
+            command = unprivileged.wrap(command)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         self.wait_until_ready()
 

@@ -387,5 +387,13 @@ health_router = APIRouter()
 
 
 @health_router.get("/healthz", response_model=wire.Health)
-async def healthz(service: Service) -> Response:
-    return _json(wire.Health(status="ok", waits=service.store.events.waiter_count))
+async def healthz(request: Request, service: Service) -> Response:
+    pool = request.app.state.node.pool
+    found = pool.isolation
+    sandbox = wire.SandboxHealth(
+        tier=pool.tier.label,
+        network=pool.settings.isolation.network.value,
+        landlock_abi=found.get("landlockAbi", 0) if found.get("namespaces") else 0,
+        cgroup=found.get("cgroup") if found.get("namespaces") else None,
+    )
+    return _json(wire.Health(status="ok", waits=service.store.events.waiter_count, sandbox=sandbox))

@@ -397,6 +397,16 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
+class SandboxHealth(WireModel):
+    tier: Literal["process", "namespaces", "landlock", "cgroup"] = Field(
+        description="The isolation in force for this node's sandboxes (docs/operations.md)."
+    )
+    network: Literal["none", "egress", "host"]
+    landlock_abi: int = Field(description="0 when sandboxes run without Landlock.")
+    cgroup: Literal["v1", "v2"] | None = Field(description="null: no cgroup per sandbox.")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     waits: int = Field(description="Long polls this node holds open right now.")
+    sandbox: SandboxHealth

@@ -185,6 +185,7 @@ def _become_mapped_root(plan: Plan) -> None:
         os.setgroups([])
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
+    linux.set_dumpable(False)  # cloned dumpable only so that the zygote could map its ids
     socket.sethostname("sandbox")
 
 

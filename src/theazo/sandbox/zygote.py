@@ -272,7 +272,7 @@ class Zygote:
     def _fork_spare(self) -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan = self.plan
-        pid = linux.clone(plan.clone_flags) if plan is not None else os.fork()
+        pid = self._clone(plan.clone_flags) if plan is not None else os.fork()
         if pid == 0:
             ours.close()
             workdir = None if plan is not None else self._workdir_of(os.getpid())
@@ -301,6 +301,20 @@ class Zygote:
         cgroup = self.cgroups.create(f"sbx-{pid}", memory, self.settings.max_processes)
         self.cgroup_of[pid] = cgroup
         cgroup.add(pid)
+
+    @staticmethod
+    def _clone(flags: int) -> int:
+        """Clone a spare that is dumpable, unlike us: its /proc files are then its user's, so
+        we may write its id maps without being root (it stops being dumpable itself)."""
+        linux.set_dumpable(True)
+        try:
+            pid = linux.clone(flags)
+        except OSError:
+            linux.set_dumpable(False)
+            raise
+        if pid != 0:
+            linux.set_dumpable(False)
+        return pid
 
     def _workdir_of(self, pid: int) -> Path:
         return self.workdir_root / f"sandbox-{pid}"
@@ -467,11 +481,11 @@ def _kill_group(pgid: int) -> None:
 def main(argv: list[str]) -> int:
     control_fd = int(argv[1])
     linux.close_fds_except({control_fd})  # nothing of the server's reaches a sandbox
-    linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
     control = socket.socket(fileno=control_fd)
     config = json.loads(argv[2])
     zygote = Zygote(control, config)
-    zygote.enter_namespace()
+    zygote.enter_namespace()  # first: an unprivileged process maps itself only while dumpable
+    linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
     try:
         if not zygote.load([m for m in config["modules"] if m]):
             return 1
