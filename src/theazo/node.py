@@ -58,6 +58,7 @@ class Node:
                     disk_limit_mb=config.sandbox.disk_limit_mb,
                     max_processes=config.sandbox.max_processes,
                     hidden_paths=_database_files(config.database),
+                    forwarded_ports=tuple(EgressPolicy(config.sandbox.allow_hosts).forwards),
                 ),
                 egress=EgressPolicy(config.sandbox.allow_hosts),
                 spares=min(config.concurrency, defaults.SANDBOX_SPARES)

@@ -93,16 +93,16 @@ def _enter(handoff: socket.socket, plan: jail.Plan) -> Path:
     if not go:
         raise Stopped  # the zygote gave up on us before we started
     try:
-        listener = jail.enter(plan)
+        listeners = jail.enter(plan)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         protocol.send_with_fds(handoff, {"t": "broken", "error": error}, [])
         raise
-    if listener is not None:
+    if listeners:
         os.environ.update(jail.proxy_environment())
-    protocol.send_with_fds(handoff, {"t": "ready"}, [listener.fileno()] if listener else [])
-    if listener is not None:
-        listener.close()  # the server's proxy answers it now
+    protocol.send_with_fds(handoff, {"t": "ready"}, [s.fileno() for s in listeners])
+    for listener in listeners:
+        listener.close()  # the server's proxy answers them now
     return Path(WORKSPACE)
 
 
@@ -142,8 +142,8 @@ def _isolate(keep_fds: set[int]) -> None:
     # The zygote's control channel, its selector, other spares' sockets and listeners: none
     # of them is this sandbox's business.
     linux.close_fds_except(keep_fds)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _serve(

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from theazo.core import defaults
@@ -73,9 +75,23 @@ def _port(text: str, spec: str) -> int:
     return int(text)
 
 
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
 @dataclass(frozen=True, slots=True)
 class EgressPolicy:
     allow_hosts: tuple[HostRule, ...] = ()
+
+    @property
+    def forwards(self) -> dict[int, HostRule]:
+        """Allowed loopback services with a port: each sandbox listens on that port of its own
+        loopback and the proxy passes what comes there to the host's, so an agent reaches
+        them as if they ran beside it (and clients that skip the proxy for 127.0.0.1 work)."""
+        return {
+            rule.port: rule
+            for rule in self.allow_hosts
+            if rule.port is not None and rule.host in _LOOPBACK_NAMES
+        }
 
     def admits(self, host: str, port: int) -> bool:
         """May a connection to ``host:port`` be tried at all (before resolving)?"""
@@ -102,44 +118,88 @@ class Refused(Exception):
 
 @dataclass(slots=True)
 class Attachment:
-    """One sandbox's listener, served by the proxy until the task ends."""
+    """One sandbox's listeners, served by the proxy until the task ends."""
 
     task_id: str
-    server: asyncio.Server
+    servers: list[asyncio.Server] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     open: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def close(self) -> Usage:
-        self.server.close()
+        for server in self.servers:
+            server.close()
         for connection in list(self.open):
             connection.cancel()
         await asyncio.gather(*self.open, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.server.wait_closed()
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
         return self.usage
+
+
+Handler = Callable[
+    ["Attachment", asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]
+]
 
 
 class EgressProxy:
     def __init__(self, policy: EgressPolicy) -> None:
         self.policy = policy
 
-    async def attach(self, task_id: str, listener: socket.socket) -> Attachment:
-        """Answer ``listener`` (a sandbox's, already listening) for ``task_id``."""
-        listener.setblocking(False)
-        attachment: Attachment | None = None
-
-        def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            assert attachment is not None
-            if len(attachment.open) >= defaults.EGRESS_CONNECTIONS_PER_SANDBOX:
-                writer.close()  # a sandbox may not take every descriptor of the server
-                return
-            task = asyncio.get_running_loop().create_task(self._serve(attachment, reader, writer))
-            attachment.open.add(task)
-            task.add_done_callback(attachment.open.discard)
-
-        server = await asyncio.start_server(on_connection, sock=listener)
-        attachment = Attachment(task_id, server)
+    async def attach(
+        self, task_id: str, proxy: socket.socket, forwards: dict[int, socket.socket]
+    ) -> Attachment:
+        """Answer a sandbox's listeners (already listening) for ``task_id``: the proxy's, and
+        one per forwarded loopback port."""
+        attachment = Attachment(task_id)
+        handlers: list[tuple[socket.socket, Handler]] = [(proxy, self._serve)]
+        for port, listener in forwards.items():
+            rule = self.policy.forwards[port]
+            handlers.append((listener, functools.partial(self._forward_port, rule)))
+        for listener, handler in handlers:
+            listener.setblocking(False)
+            server = await asyncio.start_server(
+                functools.partial(self._accept, attachment, handler), sock=listener
+            )
+            attachment.servers.append(server)
         return attachment
+
+    def _accept(
+        self,
+        attachment: Attachment,
+        handler: Handler,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        if len(attachment.open) >= defaults.EGRESS_CONNECTIONS_PER_SANDBOX:
+            writer.close()  # a sandbox may not take every descriptor of the server
+            return
+        task = asyncio.get_running_loop().create_task(handler(attachment, reader, writer))
+        attachment.open.add(task)
+        task.add_done_callback(attachment.open.discard)
+
+    async def _forward_port(
+        self,
+        rule: HostRule,
+        attachment: Attachment,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """A connection to a forwarded port: passed as it is to the host's service there."""
+        assert rule.port is not None
+        try:
+            upstream_reader, upstream_writer = await self._connect(attachment, rule.host, rule.port)
+            attachment.usage.connections += 1
+            try:
+                await _relay(
+                    reader, writer, upstream_reader, upstream_writer, attachment.usage, b""
+                )
+            finally:
+                upstream_writer.close()
+        except (Refused, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
 
     async def _serve(
         self, attachment: Attachment, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -243,7 +303,7 @@ async def _relay(
             else:
                 usage.received += len(data)
             await sink.drain()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):
             if sink.can_write_eof():
                 sink.write_eof()
 
@@ -252,7 +312,8 @@ async def _relay(
     try:
         # The answer ending ends the exchange; a client that half-closes still gets it.
         await asyncio.wait([out, back], return_when=asyncio.FIRST_EXCEPTION)
-        await back
+        with contextlib.suppress(ConnectionError, RuntimeError):  # a side closed under us
+            await back
     finally:
         for side in (out, back):
             side.cancel()

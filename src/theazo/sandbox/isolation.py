@@ -69,6 +69,7 @@ class IsolationSettings:
     max_processes: int = defaults.SANDBOX_MAX_PROCESSES
     max_open_files: int = defaults.SANDBOX_MAX_OPEN_FILES
     hidden_paths: tuple[str, ...] = ()  # never shown to a sandbox (the database)
+    forwarded_ports: tuple[int, ...] = ()  # loopback ports a sandbox reaches the host's on
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,7 @@ class IsolationSettings:
             "max_processes": self.max_processes,
             "max_open_files": self.max_open_files,
             "hidden_paths": list(self.hidden_paths),
+            "forwarded_ports": list(self.forwarded_ports),
         }
 
     @classmethod
@@ -91,6 +93,7 @@ class IsolationSettings:
             max_processes=int(data["max_processes"]),
             max_open_files=int(data["max_open_files"]),
             hidden_paths=tuple(data["hidden_paths"]),
+            forwarded_ports=tuple(int(p) for p in data["forwarded_ports"]),
         )
 
 

@@ -67,6 +67,7 @@ class Plan:
     template: str  # the assembled root, in the zygote's mount namespace
     extra_mounts: tuple[Mount, ...]  # --sandbox-mount: made by each sandbox, over its scratch
     network: str  # none | egress | host
+    forwarded_ports: tuple[int, ...]  # listened on besides the proxy's, for the host's loopback
     disk_limit_mb: int
     max_processes: int
     max_open_files: int
@@ -169,15 +170,16 @@ def map_ids(pid: int, parent_uid: int) -> None:
 
 
 # --- the spare's part -----------------------------------------------------------------------
-def enter(plan: Plan) -> socket.socket | None:
-    """Build the sandbox around this process; returns the egress listener, if any."""
+def enter(plan: Plan) -> list[socket.socket]:
+    """Build the sandbox around this process; returns its egress listeners: the proxy's, then
+    one per forwarded port (none without egress)."""
     sources = _take_root(plan)
     _become_mapped_root(plan)
     _finish_root(plan, sources)
-    listener = _network(plan)
+    listeners = _network(plan)
     _limit(plan)
     _lock(plan)
-    return listener
+    return listeners
 
 
 def _become_mapped_root(plan: Plan) -> None:
@@ -237,15 +239,19 @@ def _bind_extra(fd: int, mount: Mount) -> None:
     os.close(fd)
 
 
-def _network(plan: Plan) -> socket.socket | None:
+def _network(plan: Plan) -> list[socket.socket]:
     if plan.network == "host":
-        return None
+        return []
     linux.bring_up_loopback()
     if plan.network != "egress":
-        return None
+        return []
+    return [_listen(port) for port in (PROXY_PORT, *plan.forwarded_ports)]
+
+
+def _listen(port: int) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((PROXY_HOST, PROXY_PORT))
+    listener.bind((PROXY_HOST, port))
     listener.listen(64)
     return listener
 

@@ -455,11 +455,11 @@ class SandboxPool:
         task_id = message.get("task_id", "")
         if kind == "spawned":
             sandbox = self._sandboxes.pop(task_id, None)
-            if fds:
-                listener = socket.socket(fileno=fds[0])
-                if sandbox is not None:
-                    asyncio.get_running_loop().create_task(self._serve_egress(sandbox, listener))
-                else:
+            listeners = [socket.socket(fileno=fd) for fd in fds]
+            if listeners and sandbox is not None:
+                asyncio.get_running_loop().create_task(self._serve_egress(sandbox, listeners))
+            else:
+                for listener in listeners:
                     listener.close()
             future = self._spawning.pop(task_id, None)
             if future is not None:
@@ -517,12 +517,18 @@ class SandboxPool:
                 )
             )
 
-    async def _serve_egress(self, sandbox: Sandbox, listener: socket.socket) -> None:
+    async def _serve_egress(self, sandbox: Sandbox, listeners: list[socket.socket]) -> None:
+        """Answer a sandbox's listeners: its proxy's first, then its forwarded ports'."""
+        proxy, *forwards = listeners
+        ports = self.settings.isolation.forwarded_ports
         try:
-            sandbox.egress = await self._egress.attach(sandbox.task_id, listener)
-        except OSError:
+            sandbox.egress = await self._egress.attach(
+                sandbox.task_id, proxy, dict(zip(ports, forwards, strict=True))
+            )
+        except (OSError, ValueError):
             log.exception("cannot serve the egress proxy of %s", sandbox.task_id)
-            listener.close()
+            for listener in listeners:
+                listener.close()
             return
         if sandbox.exited.done():  # ended before we got here
             await sandbox.close_network()

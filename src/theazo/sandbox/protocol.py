@@ -26,7 +26,7 @@ from typing import Any
 
 _LENGTH = struct.Struct(">I")
 CONTROL_PACKET_BYTES = 4 * 1024 * 1024  # the largest control packet (the agent catalogue)
-MAX_PASSED_FDS = 4  # the most descriptors one control packet carries
+MAX_PASSED_FDS = 16  # the most descriptors one packet carries: a spare's egress listeners
 # A spawn carries the task channel, then the write ends of the agent's stdout and stderr.
 SPAWN_FDS = 3
 

@@ -53,7 +53,7 @@ class _Spare:
     pid: int
     handoff: socket.socket  # where it says it is ready, and then waits for its task
     workdir: Path | None
-    listener: socket.socket | None = None  # its egress proxy's socket, once ready
+    listeners: list[socket.socket] = field(default_factory=list)  # egress sockets, once ready
     ready: bool = False
 
 
@@ -154,6 +154,7 @@ class Zygote:
             template=template,
             extra_mounts=self.settings.mounts,
             network=self.settings.network.value,
+            forwarded_ports=self.settings.forwarded_ports,
             disk_limit_mb=self.settings.disk_limit_mb,
             max_processes=self.settings.max_processes,
             max_open_files=self.settings.max_open_files,
@@ -200,7 +201,10 @@ class Zygote:
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server to handle
+        # Ctrl-C, or a stop signal sent to the server's whole process group or cgroup, is for
+        # the server to handle: it stops its tasks in order, then closes our channel.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self.selector.register(self.control, selectors.EVENT_READ, "control")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
         for spare in self.spares:
@@ -335,11 +339,11 @@ class Zygote:
         if not data:
             return "the sandbox exited while it was being set up"
         message = json.loads(data)
-        if message.get("t") != "ready" or len(fds) > 1:
+        if message.get("t") != "ready":
             for fd in fds:
                 os.close(fd)
             return str(message.get("error") or "the sandbox broke the protocol")
-        spare.listener = socket.socket(fileno=fds[0]) if fds else None
+        spare.listeners = [socket.socket(fileno=fd) for fd in fds]
         spare.ready = True
         return None
 
@@ -362,9 +366,9 @@ class Zygote:
             task_id = request.message["task_id"]
             self.children[spare.pid] = _Running(task_id, spare.workdir)
             spawned = {"t": "spawned", "task_id": task_id, "pid": spare.pid}
-            self.send(spawned, [spare.listener.fileno()] if spare.listener else None)
-            if spare.listener is not None:
-                spare.listener.close()
+            self.send(spawned, [s.fileno() for s in spare.listeners])
+            for listener in spare.listeners:
+                listener.close()
 
     def _refuse(self, request: _Request, error: str) -> None:
         self._close_fds(request)
@@ -384,8 +388,8 @@ class Zygote:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(spare.handoff)
         spare.handoff.close()
-        if spare.listener is not None:
-            spare.listener.close()
+        for listener in spare.listeners:
+            listener.close()
         if spare.workdir is not None:
             _remove(spare.workdir)
         _kill_group(spare.pid)
