@@ -347,6 +347,7 @@ export interface components {
              * @description Long polls this node holds open right now.
              */
             waits: number;
+            sandbox: components["schemas"]["SandboxHealth"];
         };
         /** LimitsBody */
         LimitsBody: {
@@ -406,6 +407,30 @@ export interface components {
             errors?: {
                 [key: string]: string;
             }[] | null;
+        };
+        /** SandboxHealth */
+        SandboxHealth: {
+            /**
+             * Tier
+             * @description The isolation in force for this node's sandboxes (docs/operations.md).
+             * @enum {string}
+             */
+            tier: "process" | "namespaces" | "landlock" | "cgroup";
+            /**
+             * Network
+             * @enum {string}
+             */
+            network: "none" | "egress" | "host";
+            /**
+             * Landlockabi
+             * @description 0 when sandboxes run without Landlock.
+             */
+            landlockAbi: number;
+            /**
+             * Cgroup
+             * @description null: no cgroup per sandbox.
+             */
+            cgroup: ("v1" | "v2") | null;
         };
         /** SessionCreate */
         SessionCreate: {
