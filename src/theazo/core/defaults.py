@@ -67,6 +67,20 @@ BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend 
 DRAIN_KILL_WAIT_SECONDS = 10.0  # after the grace, killed sandboxes must be gone by then
 SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
 
+# --- Events and logs ------------------------------------------------------------------------
+STREAM_KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a stream
+STREAM_RETRY_MILLISECONDS = 1_000  # what a stream tells EventSource to wait before reconnecting
+STREAM_PAGE_EVENTS = 500  # events a stream reads from the store at a time when it catches up
+SUBSCRIPTION_MAX_PENDING = 1_000  # events held for a slow stream; past it, it reads the store
+STREAM_TOKEN_TTL_SECONDS = 900.0  # a browser's stream token: 15 minutes unless asked otherwise
+STREAM_TOKEN_MAX_TTL_SECONDS = 24 * 3600.0  # a token lives a day at most: it is a bearer secret
+LOG_LIMIT_BYTES = 1024 * 1024  # a task's log holds 1 MiB; past it, lines are dropped and counted
+LOG_MAX_LINE_CHARS = 16 * 1024  # a longer line is cut into pieces: one event stays small
+LOG_PARTIAL_LINE_SECONDS = 0.5  # text without a newline is sent once it waited this long
+LOG_PAGE_DEFAULT = 100  # lines of a log page unless ?limit= says otherwise
+LOG_PAGE_MAX = 1_000  # bounds the work of one log request
+PROGRESS_EVENTS_PER_FLUSH = 20  # reports kept as events per write; older ones in a burst go
+
 # --- SQLite --------------------------------------------------------------------------------
 SQLITE_CHECKPOINT_SECONDS = 0.5  # the WAL is copied into the database twice a second
 SQLITE_WAL_RESTART_FRAMES = 1000  # a WAL still longer after a passive checkpoint is restarted
@@ -79,6 +93,9 @@ PG_POOL_MIN = 2  # connections a node keeps open
 PG_POOL_MAX = 16  # enough for a node's API and workers; PostgreSQL's default allows 100
 PG_CONNECT_TIMEOUT_SECONDS = 10.0  # a node that cannot reach its database says so and stops
 PG_LISTEN_RETRY_SECONDS = 1.0  # back-off before reopening a dropped LISTEN connection
+PG_NOTIFY_PAYLOAD_CHARS = 7_000  # below PostgreSQL's 8,000-byte limit on a NOTIFY payload
+PG_EVENT_NOTICES_QUEUED = 10_000  # other nodes' event notices waiting for a read; then resync
+PG_EVENT_RANGES_PER_READ = 500  # task ranges one read of other nodes' events takes at most
 
 # --- Sandbox --------------------------------------------------------------------------------
 SANDBOX_SPARES = 2  # forked ahead, so a task does not wait for a fork; each runs one task only

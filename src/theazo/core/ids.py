@@ -66,3 +66,8 @@ def hashes_match(a: str, b: str) -> bool:
 def key_hint(key: str) -> str:
     """What we may show of a key after creating it: its prefix and last four characters."""
     return f"{key[:8]}…{key[-4:]}"
+
+
+def new_secret_token() -> str:
+    """A secret of the deployment's own (256 random bits), e.g. to sign stream tokens."""
+    return secrets.token_urlsafe(32)

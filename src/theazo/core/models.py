@@ -98,6 +98,8 @@ class Task:
     worker_id: str | None
     fair_key: int  # claim order within a priority (see store/base.py: fair_keys)
     queue_position: int | None = None  # computed for queued tasks when asked for
+    event_seq: int = 0  # the id of its latest event (core/events.py)
+    log_bytes: int = 0  # what its log holds, counted against the cap
 
     def cost_at(self, now: datetime) -> Cost:
         """The running total: a running task's compute accrues until it stops."""

@@ -23,6 +23,7 @@ from typing import Final
 
 from theazo.core import defaults
 from theazo.core.clock import Clock, SystemClock
+from theazo.core.events import NewEvent, TaskEvent
 from theazo.core.models import (
     ClaimedTask,
     Delivery,
@@ -183,9 +184,17 @@ class Store(abc.ABC):
         charged_micros: int,
         *,
         announce: bool = False,
+        events: Sequence[NewEvent] = (),
+        log_bytes: int = 0,
     ) -> Task | None:
         """Save progress and add charges; None when the task is no longer this attempt's.
-        ``announce`` also queues a ``progress`` webhook, if the task asked for them."""
+        ``announce`` also queues a ``progress`` webhook, if the task asked for them.
+        ``events`` (progress, charge and log events, in order) are stored with them, and
+        ``log_bytes`` added to what the task's log holds."""
+
+    @abc.abstractmethod
+    async def append_logs(self, task: Task, events: Sequence[NewEvent], log_bytes: int) -> None:
+        """Store log events of a task whatever its status (lines read after its end)."""
 
     @abc.abstractmethod
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
@@ -208,6 +217,35 @@ class Store(abc.ABC):
     async def forget_silent_workers(self, silent_since: datetime) -> int:
         """Delete the workers not heard from since then (their tasks were rescued long ago);
         returns how many."""
+
+    # --- events and logs -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def task_events(
+        self, project_id: str, session_id: str, task_id: str, after: int, limit: int
+    ) -> tuple[Task, list[TaskEvent]]:
+        """The task's events after id ``after``, in order, and the task as it is now (read
+        after them). Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    async def task_logs(
+        self, project_id: str, session_id: str, task_id: str, after: int, limit: int
+    ) -> list[TaskEvent]:
+        """The task's log events after id ``after``. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    async def session_events(
+        self, project_id: str, session_id: str, after: int, limit: int
+    ) -> list[TaskEvent]:
+        """The session stream's events (status and progress of its tasks) after its id
+        ``after``, in order. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    async def last_session_event(self, project_id: str, session_id: str) -> int:
+        """The session stream's latest id (0 before any). Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    async def deployment_secret(self, name: str) -> str:
+        """A secret of the whole deployment, the same on every node; made on first use."""
 
     # --- webhooks --------------------------------------------------------------------------
     @abc.abstractmethod

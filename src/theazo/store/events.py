@@ -8,11 +8,79 @@ that something happened, and never hear of a change that was rolled back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from theazo.core import defaults
+from theazo.core.events import TaskEvent
 
 WorkListener = Callable[[], None]
 CancelListener = Callable[[str], None]  # task_id
 TaskListener = Callable[[str], None]  # task_id
+
+
+class Subscription:
+    """Task events as they are committed, for one reader (a stream), with a wake-up.
+
+    What it holds is a fast path, not the record: a reader numbers what it has sent, and reads
+    the store again when an event is missing (``resync`` set, or a gap in the ids), so a lost
+    or late notification costs a read, never an event. It holds at most
+    ``SUBSCRIPTION_MAX_PENDING`` events; past that it drops them and asks for a read.
+    """
+
+    __slots__ = ("_hub", "_keys", "_pending", "_wake", "closed", "resync", "session_only")
+
+    def __init__(
+        self, hub: EventHub, keys: tuple[tuple[str, str], ...], *, session_only: bool
+    ) -> None:
+        self._hub = hub
+        self._keys = keys
+        self._pending: deque[TaskEvent] = deque()
+        self._wake = asyncio.Event()
+        self.session_only = session_only  # only the session stream's events (status, progress)
+        self.resync = False
+        self.closed = False  # the node is stopping: end the stream, the client resumes
+
+    @property
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        return self._keys
+
+    def push(self, event: TaskEvent) -> None:
+        if self.session_only and not event.in_session_stream:
+            return
+        if len(self._pending) >= defaults.SUBSCRIPTION_MAX_PENDING:
+            self._pending.clear()
+            self.resync = True
+        else:
+            self._pending.append(event)
+        self._wake.set()
+
+    def wake_to_read(self, *, closing: bool = False) -> None:
+        self._pending.clear()
+        self.resync = True
+        self.closed = self.closed or closing
+        self._wake.set()
+
+    def take(self) -> list[TaskEvent]:
+        """What arrived since the last call (and clears ``resync``: the caller reads now)."""
+        taken = list(self._pending)
+        self._pending.clear()
+        self._wake.clear()
+        self.resync = False
+        return taken
+
+    async def wait(self, timeout: float) -> bool:
+        """True when something arrived (or a read is due) within ``timeout`` seconds."""
+        if self._wake.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self)
 
 
 class EventHub:
@@ -23,6 +91,7 @@ class EventHub:
         self._cancel_listeners: list[CancelListener] = []
         self._finished_listeners: list[TaskListener] = []
         self._delivery_listeners: list[WorkListener] = []
+        self._subscriptions: dict[tuple[str, str], set[Subscription]] = {}
 
     # --- subscribing ---------------------------------------------------------------------
     def on_work_available(self, listener: WorkListener) -> None:
@@ -61,6 +130,57 @@ class EventHub:
         it announced."""
         return self._firings
 
+    def subscribe(
+        self,
+        *,
+        task_id: str | None = None,
+        session_id: str | None = None,
+        project_id: str | None = None,
+    ) -> Subscription:
+        """The events of a task, of a session (its status and progress events), or of a
+        project (the same, across its sessions): subscribe *before* reading the store, then
+        read from the cursor, so nothing committed in between is missed."""
+        keys: list[tuple[str, str]] = []
+        if task_id is not None:
+            keys.append(("task", task_id))
+        if session_id is not None:
+            keys.append(("session", session_id))
+        if project_id is not None:
+            keys.append(("project", project_id))
+        if len(keys) != 1:
+            raise ValueError("subscribe to one task, one session or one project")
+        subscription = Subscription(self, tuple(keys), session_only=task_id is None)
+        self._subscriptions.setdefault(keys[0], set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        for key in subscription.keys:
+            subscribers = self._subscriptions.get(key)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscriptions[key]
+
+    def wants(self, task_id: str, session_id: str, project_id: str) -> bool:
+        """Whether anyone here follows this task (a node need not read what nobody reads)."""
+        subscriptions = self._subscriptions
+        return (
+            ("task", task_id) in subscriptions
+            or ("session", session_id) in subscriptions
+            or ("project", project_id) in subscriptions
+        )
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(s) for s in self._subscriptions.values())
+
+    def resync_subscriptions(self, *, closing: bool = False) -> None:
+        """Every reader reads the store again (notifications may have been lost); with
+        ``closing``, every stream ends (the node stops; clients resume elsewhere)."""
+        for subscribers in list(self._subscriptions.values()):
+            for subscription in list(subscribers):
+                subscription.wake_to_read(closing=closing)
+
     @property
     def waiter_count(self) -> int:
         return sum(len(w) for w in self._finish_waiters.values())
@@ -77,6 +197,21 @@ class EventHub:
     def delivery_ready(self) -> None:
         for listener in self._delivery_listeners:
             listener()
+
+    def task_events(self, events: Iterable[TaskEvent]) -> None:
+        """Committed events, in their order, to whoever follows their task, session or
+        project."""
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
+        for event in events:
+            for key in (
+                ("task", event.task_id),
+                ("session", event.session_id),
+                ("project", event.project_id),
+            ):
+                for subscription in subscriptions.get(key, ()):
+                    subscription.push(event)
 
     def resync_waiters(self) -> None:
         """Wake every waiter to read its task again: notifications may have been lost."""

@@ -71,6 +71,8 @@ def task_from_row(row: Row, time_of: TimeOf, json_of: JsonOf = _loads_text) -> T
         finished_at=time_of(row["finished_at"]),
         worker_id=row["worker_id"],
         fair_key=row["fair_key"],
+        event_seq=row["event_seq"],
+        log_bytes=row["log_bytes"],
     )
 
 

@@ -20,7 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from theazo.core import cost, defaults, ids, webhook_events
+from theazo.core import events as task_events
 from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
+from theazo.core.events import NewEvent, TaskEvent
 from theazo.core.models import (
     ClaimedTask,
     Delivery,
@@ -50,6 +52,49 @@ class Event:
     FINISHED = "finished"  # a task reached a terminal state (payload: task id)
     CANCEL = "cancel"  # a running task was cancelled (payload: task id)
     DELIVERY = "delivery"  # a webhook delivery is due
+    TASK_EVENTS = "events"  # task events were stored (payload: an EventBatch)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EventBatch:
+    """The task events one transaction stored: fired here after the commit, announced to
+    other nodes as the range of ids of each task (they read the events themselves)."""
+
+    events: tuple[TaskEvent, ...]
+
+    def notices(self, max_chars: int) -> list[str]:
+        """``task_pk first last task_id session_id project_id`` per task, ``;``-separated,
+        in payloads of at most ``max_chars``."""
+        ranges: dict[int, list[Any]] = {}
+        for event in self.events:
+            found = ranges.get(event.task_pk)
+            if found is None:
+                ranges[event.task_pk] = [
+                    event.task_pk, event.seq, event.seq,
+                    event.task_id, event.session_id, event.project_id,
+                ]  # fmt: skip
+            else:
+                found[1], found[2] = min(found[1], event.seq), max(found[2], event.seq)
+        payloads: list[str] = []
+        current = ""
+        for entry in ranges.values():
+            text = " ".join(str(part) for part in entry)
+            if current and len(current) + 1 + len(text) > max_chars:
+                payloads.append(current)
+                current = ""
+            current = f"{current};{text}" if current else text
+        if current:
+            payloads.append(current)
+        return payloads
+
+
+def parse_notice(payload: str) -> list[tuple[int, int, int, str, str, str]]:
+    """The ranges an ``EventBatch`` notice names (see ``EventBatch.notices``)."""
+    found = []
+    for entry in payload.split(";"):
+        pk, first, last, task_id, session_id, project_id = entry.split(" ")
+        found.append((int(pk), int(first), int(last), task_id, session_id, project_id))
+    return found
 
 
 class SQLStore(Store, abc.ABC):
@@ -79,7 +124,7 @@ class SQLStore(Store, abc.ABC):
         """A JSON column as the driver returns it."""
 
     @abc.abstractmethod
-    def _emit(self, event: str, task_id: str | None = None) -> None:
+    def _emit(self, event: str, task_id: str | EventBatch | None = None) -> None:
         """Queue an event for after the commit (and for other nodes, where there are any)."""
 
     async def _claim_sessions(self, candidates: Sequence[Row]) -> dict[str, Row]:
@@ -199,7 +244,15 @@ class SQLStore(Store, abc.ABC):
                 )
                 for index, task in zip(fresh, inserted, strict=True):
                     results[index] = task
-                await self._one("count_submitted", session_id=session_id, count=len(fresh))
+                counted = await self._one(
+                    "count_submitted", session_id=session_id, count=len(fresh)
+                )
+                assert counted is not None
+                await self._store_status_events(
+                    [(task, task.event_seq) for task in inserted],
+                    {session_id: counted["event_seq"]},
+                    now,
+                )
                 self._emit(Event.WORK)
         for index, new in enumerate(new_tasks):
             if results[index] is None and new.idempotency_key is not None:
@@ -356,8 +409,9 @@ class SQLStore(Store, abc.ABC):
             if current.status is TaskStatus.QUEUED:
                 row = await self._one("cancel_queued", id=current.id, now=now)
                 await self._session_row(project_id, session_id, lock=True)
-                await self._one("dequeue_one", session_id=session_id)
-                assert row is not None
+                counted = await self._one("dequeue_one", session_id=session_id)
+                assert row is not None and counted is not None
+                await self._store_end(self._task(row), counted["event_seq"], now)
                 await self._announce(self._task(row), webhook_events.COMPLETED)
             else:
                 compute = current.live_compute_micros(now)
@@ -369,7 +423,7 @@ class SQLStore(Store, abc.ABC):
                     compute_micros=compute,
                 )
                 assert row is not None
-                await self._release(self._task(row), spent_micros=compute)
+                await self._release(self._task(row), spent_micros=compute, now=now)
                 self._emit(Event.CANCEL, task_id)
                 self._emit(Event.WORK)  # a running slot is free
             assert row is not None  # the row is locked: the status read above still holds
@@ -413,14 +467,19 @@ class SQLStore(Store, abc.ABC):
                 compute_price_micros=self.settings.compute_price_micros,
             )
             started = [self._task(row) for row in rows]
+            order = {internal_id: position for position, internal_id in enumerate(chosen)}
+            started.sort(key=lambda t: order[t.id])
             per_session: dict[str, int] = {}
             for task in started:
                 per_session[task.session_id] = per_session.get(task.session_id, 0) + 1
-            await self._one("count_started", started=JsonValue(per_session))
+            counted = await self._all("count_started", started=JsonValue(per_session))
+            await self._store_status_events(
+                [(task, task.event_seq) for task in started],
+                {row["session_id"]: row["event_seq"] for row in counted},
+                now,
+            )
             for task in started:
                 await self._announce(task, webhook_events.STARTED)
-        order = {internal_id: position for position, internal_id in enumerate(chosen)}
-        started.sort(key=lambda t: order[t.id])
         return [ClaimedTask(t, lease, sessions[t.session_id]["budget"]) for t in started]
 
     async def _choose(self, limit: int) -> tuple[list[int], dict[str, Row]]:
@@ -460,6 +519,8 @@ class SQLStore(Store, abc.ABC):
         charged_micros: int,
         *,
         announce: bool = False,
+        events: Sequence[NewEvent] = (),
+        log_bytes: int = 0,
     ) -> Task | None:
         async with self.transaction():
             current = await self._running_attempt(task_id, attempt)
@@ -472,16 +533,36 @@ class SQLStore(Store, abc.ABC):
                 progress=progress,
                 message=message,
                 charged_micros=charged_micros,
+                events=len(events),
+                log_bytes=log_bytes,
             )
-            if charged_micros:
-                await self._one(
-                    "add_spent", session_id=current.session_id, spent_micros=charged_micros
-                )
             assert row is not None
             reported = self._task(row)
+            in_session = sum(1 for e in events if e.kind in task_events.SESSION_KINDS)
+            session_seq = None
+            if charged_micros or in_session:
+                counted = await self._one(
+                    "add_spent",
+                    session_id=current.session_id,
+                    spent_micros=charged_micros,
+                    events=in_session,
+                )
+                assert counted is not None
+                session_seq = counted["event_seq"]
+            await self._store_reported(reported, events, session_seq)
             if announce:
                 await self._announce(reported, webhook_events.PROGRESS)
         return reported
+
+    async def append_logs(self, task: Task, events: Sequence[NewEvent], log_bytes: int) -> None:
+        if not events:
+            return
+        async with self.transaction():
+            row = await self._one(
+                "add_log_events", id=task.id, events=len(events), log_bytes=log_bytes
+            )
+            if row is not None:  # else the task is gone (deleted with its events)
+                await self._store_reported(self._task(row), events, None)
 
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
         now = self.now()
@@ -508,7 +589,7 @@ class SQLStore(Store, abc.ABC):
             )
             assert row is not None
             finished = self._task(row)
-            await self._release(finished, spent_micros=compute + outcome.charged_micros)
+            await self._release(finished, spent_micros=compute + outcome.charged_micros, now=now)
             self._emit(Event.FINISHED, task_id)
             self._emit(Event.WORK)
         return finished
@@ -531,15 +612,17 @@ class SQLStore(Store, abc.ABC):
         )
         self._emit(Event.DELIVERY)
 
-    async def _release(self, finished: Task, *, spent_micros: int) -> None:
+    async def _release(self, finished: Task, *, spent_micros: int, now: datetime) -> None:
         """A running task ended: free its session's slot, add its cost to the totals, and
         announce the end."""
-        await self._one(
+        counted = await self._one(
             "release_running",
             session_id=finished.session_id,
             spent_micros=spent_micros,
             billed_amount=finished.cost_at(self.now()).amount,
         )
+        assert counted is not None
+        await self._store_end(finished, counted["event_seq"], now)
         await self._announce(finished, webhook_events.COMPLETED)
 
     async def heartbeat(self, worker_id: str) -> set[str]:
@@ -570,10 +653,14 @@ class SQLStore(Store, abc.ABC):
         """Give a lost attempt's task another attempt, or fail it when it has none left."""
         if task.attempt < task.max_attempts:
             row = await self._one("requeue_lost", id=task.id, attempt=task.attempt)
-            await self._one("requeue_running", session_id=task.session_id)
+            counted = await self._one("requeue_running", session_id=task.session_id)
             self._emit(Event.WORK)
-            assert row is not None
-            return self._task(row)
+            assert row is not None and counted is not None
+            requeued = self._task(row)
+            await self._store_status_events(
+                [(requeued, requeued.event_seq)], {task.session_id: counted["event_seq"]}, now
+            )
+            return requeued
         row = await self._one(
             "fail_lost",
             id=task.id,
@@ -587,10 +674,169 @@ class SQLStore(Store, abc.ABC):
         )
         assert row is not None
         failed = self._task(row)
-        await self._release(failed, spent_micros=0)
+        await self._release(failed, spent_micros=0, now=now)
         self._emit(Event.FINISHED, task.task_id)
         self._emit(Event.WORK)
         return failed
+
+    # --- events ----------------------------------------------------------------------------
+    async def _store_status_events(
+        self, changed: Sequence[tuple[Task, int]], session_last: Mapping[str, int], now: datetime
+    ) -> None:
+        """The status events of tasks that just changed, each at its own id (``seq``), in
+        the order given; ``session_last`` is each session's last id once they are counted."""
+        per_session: dict[str, int] = {}
+        for task, _ in changed:
+            per_session[task.session_id] = per_session.get(task.session_id, 0) + 1
+        next_in_session = {sid: session_last[sid] - n + 1 for sid, n in per_session.items()}
+        events = []
+        for task, seq in changed:
+            session_seq = next_in_session[task.session_id]
+            next_in_session[task.session_id] += 1
+            snapshot = task_events.snapshot(task)
+            events.append(_numbered(task, seq, session_seq, task_events.STATUS, snapshot, now))
+        await self._store_events(events)
+
+    async def _store_end(self, task: Task, session_seq: int, now: datetime) -> None:
+        """A task reached its terminal state: its last status event, then its ``end``."""
+        snapshot = task_events.snapshot(task)
+        status = _numbered(task, task.event_seq - 1, session_seq, task_events.STATUS, snapshot, now)
+        end = _numbered(task, task.event_seq, None, task_events.END, {}, now)
+        await self._store_events([status, end])
+
+    async def _store_reported(
+        self, task: Task, reported: Sequence[NewEvent], session_last: int | None
+    ) -> None:
+        """A run's events, numbered up to the task's (and the session's) last ids."""
+        seq = task.event_seq - len(reported)
+        in_session = sum(1 for e in reported if e.kind in task_events.SESSION_KINDS)
+        session_seq = None if session_last is None else session_last - in_session
+        events = []
+        for new in reported:
+            seq += 1
+            numbered_in_session = None
+            if session_seq is not None and new.kind in task_events.SESSION_KINDS:
+                session_seq += 1
+                numbered_in_session = session_seq
+            events.append(
+                _numbered(task, seq, numbered_in_session, new.kind, new.data, new.at, shown=False)
+            )
+        await self._store_events(events)
+
+    async def _store_events(self, events: Sequence[TaskEvent]) -> None:
+        if not events:
+            return
+        await self._one(
+            "insert_events",
+            events=JsonValue(
+                [
+                    {
+                        "task_pk": e.task_pk,
+                        "seq": e.seq,
+                        "session_id": e.session_id,
+                        "session_seq": e.session_seq,
+                        "kind": e.kind,
+                        "data": e.data,
+                        "at": task_events.micros(e.at),
+                    }
+                    for e in events
+                ]
+            ),
+        )
+        self._emit(Event.TASK_EVENTS, EventBatch(tuple(events)))
+
+    async def task_events(
+        self, project_id: str, session_id: str, task_id: str, after: int, limit: int
+    ) -> tuple[Task, list[TaskEvent]]:
+        task = self._task(await self._task_row(project_id, session_id, task_id))
+        rows = await self._all("task_events_after", task_pk=task.id, after=after, limit=limit)
+        if rows:  # read again: the task as it is at least as new as its last event read
+            task = self._task(await self._task_row(project_id, session_id, task_id))
+        return task, [self._event(row, task) for row in rows]
+
+    async def task_logs(
+        self, project_id: str, session_id: str, task_id: str, after: int, limit: int
+    ) -> list[TaskEvent]:
+        task = self._task(await self._task_row(project_id, session_id, task_id))
+        rows = await self._all("task_logs_after", task_pk=task.id, after=after, limit=limit)
+        return [self._event(row, task) for row in rows]
+
+    async def session_events(
+        self, project_id: str, session_id: str, after: int, limit: int
+    ) -> list[TaskEvent]:
+        await self._session_row(project_id, session_id)
+        rows = await self._all(
+            "session_events_after", session_id=session_id, after=after, limit=limit
+        )
+        return await self._events_with_tasks(rows)
+
+    async def last_session_event(self, project_id: str, session_id: str) -> int:
+        session = await self._session_row(project_id, session_id)
+        last: int = session["event_seq"]
+        return last
+
+    async def events_in_ranges(self, ranges: Sequence[tuple[int, int, int]]) -> list[TaskEvent]:
+        """The events with ids ``first``..``last`` of each task ``pk`` (what other nodes
+        announced), in each task's order."""
+        wanted = [{"task_pk": pk, "first": first, "last": last} for pk, first, last in ranges]
+        rows = await self._all("events_in_ranges", ranges=JsonValue(wanted))
+        return await self._events_with_tasks(rows)
+
+    async def _events_with_tasks(self, rows: Sequence[Row]) -> list[TaskEvent]:
+        """Events of several tasks; those that show a task get it, read after them."""
+        shown = sorted({r["task_pk"] for r in rows if r["kind"] in _SHOWS_TASK})
+        tasks: dict[int, Task] = {}
+        if shown:
+            tasks = {t.id: t for t in map(self._task, await self._all("tasks_by_pks", ids=shown))}
+        events = []
+        for row in rows:
+            task = tasks.get(row["task_pk"])
+            if task is None and row["kind"] in _SHOWS_TASK:
+                continue  # deleted since: its events went with it
+            events.append(self._event(row, task, row["task_id"], row["project_id"]))
+        return events
+
+    def _event(
+        self,
+        row: Row,
+        task: Task | None,
+        task_id: str | None = None,
+        project_id: str | None = None,
+    ) -> TaskEvent:
+        data = self._json(row["data"])
+        kind: str = row["kind"]
+        shown = None
+        if task is not None and kind in _SHOWS_TASK:
+            shown = task if kind == task_events.END else task_events.task_at(task, data)
+        at = self._time(row["created_at"])
+        assert at is not None
+        return TaskEvent(
+            row["task_pk"],
+            task_id or (task.task_id if task else ""),
+            row["session_id"],
+            project_id or (task.project_id if task else ""),
+            row["seq"],
+            row["session_seq"],
+            kind,
+            data,
+            at,
+            shown,
+        )
+
+    async def deployment_secret(self, name: str) -> str:
+        row = await self._one("deployment_secret", name=name)
+        if row is None:
+            async with self.transaction():  # two nodes may race: the first one's stays
+                await self._one(
+                    "insert_deployment_secret",
+                    name=name,
+                    secret=ids.new_secret_token(),
+                    now=self.now(),
+                )
+            row = await self._one("deployment_secret", name=name)
+        assert row is not None
+        secret: str = row["secret"]
+        return secret
 
     # --- webhooks --------------------------------------------------------------------------
     async def webhook_secrets(self, project_id: str) -> list[WebhookSecret]:
@@ -715,6 +961,34 @@ class SQLStore(Store, abc.ABC):
         return rows.delivery_from_row(row, self._time, self._json, history)
 
 
+_SHOWS_TASK = frozenset({task_events.STATUS, task_events.END})
+
+
+def _numbered(
+    task: Task,
+    seq: int,
+    session_seq: int | None,
+    kind: str,
+    data: dict[str, Any],
+    at: datetime,
+    *,
+    shown: bool = True,
+) -> TaskEvent:
+    """An event of ``task`` at its ids; a status or end event shows the task (as changed)."""
+    return TaskEvent(
+        task_pk=task.id,
+        task_id=task.task_id,
+        session_id=task.session_id,
+        project_id=task.project_id,
+        seq=seq,
+        session_seq=session_seq,
+        kind=kind,
+        data=data,
+        at=at,
+        task=task if shown else None,
+    )
+
+
 def _queued_task(
     session: Row, new: NewTask, task_id: str, internal_id: int, fair_key: int, now: datetime
 ) -> Task:
@@ -748,21 +1022,24 @@ def _queued_task(
         finished_at=None,
         worker_id=None,
         fair_key=fair_key,
+        event_seq=1,
     )
 
 
-def fire(store: Store, pending: Sequence[tuple[str, str | None]]) -> None:
+def fire(store: Store, pending: Sequence[tuple[str, str | EventBatch | None]]) -> None:
     """Deliver events collected during a committed transaction to this node's listeners."""
     work = delivery = False
-    for event, task_id in pending:
+    for event, payload in pending:
         if event == Event.WORK:
             work = True
         elif event == Event.DELIVERY:
             delivery = True
-        elif event == Event.FINISHED and task_id is not None:
-            store.events.task_finished(task_id)
-        elif event == Event.CANCEL and task_id is not None:
-            store.events.cancel_requested(task_id)
+        elif event == Event.TASK_EVENTS and isinstance(payload, EventBatch):
+            store.events.task_events(payload.events)
+        elif event == Event.FINISHED and isinstance(payload, str):
+            store.events.task_finished(payload)
+        elif event == Event.CANCEL and isinstance(payload, str):
+            store.events.cancel_requested(payload)
     if work:
         store.events.work_available()
     if delivery:

@@ -70,13 +70,14 @@ SELECT * FROM tasks WHERE session_id = %(session_id)s AND idempotency_key = %(id
 INSERT INTO tasks (
     task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
     webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
-    created_at
+    created_at, event_seq
 )
 SELECT
     r.task_id, %(project_id)s, %(session_id)s, %(user_id)s, r.agent, 'queued', r.priority,
     r.fair_key, coalesce(r.input, 'null'::json), r.webhook_url, r.webhook_events, r.metadata,
     r.timeout_ms,
-    r.max_attempts, r.idempotency_key, %(now)s
+    r.max_attempts, r.idempotency_key, %(now)s,
+    1  -- its first event: queued
 FROM json_to_recordset(%(rows)s) AS r(
     ord integer, task_id text, agent text, priority smallint, fair_key bigint, input json,
     webhook_url text, webhook_events json, metadata json, timeout_ms bigint,
@@ -87,8 +88,10 @@ RETURNING id, task_id;
 
 -- name: count_submitted
 UPDATE sessions
-SET task_count = task_count + %(count)s, queued_count = queued_count + %(count)s
-WHERE session_id = %(session_id)s;
+SET task_count = task_count + %(count)s, queued_count = queued_count + %(count)s,
+    event_seq = event_seq + %(count)s
+WHERE session_id = %(session_id)s
+RETURNING event_seq;
 
 -- name: task_by_public_id
 SELECT * FROM tasks
@@ -123,33 +126,43 @@ SELECT count(*) AS count FROM (
 ) AS ahead;
 
 -- name: cancel_queued
-UPDATE tasks SET status = 'cancelled', finished_at = %(now)s
+-- Two events: the status change, then the end of the task's stream.
+UPDATE tasks SET status = 'cancelled', finished_at = %(now)s, event_seq = event_seq + 2
 WHERE id = %(id)s AND status = 'queued'
 RETURNING *;
 
 -- name: cancel_running
 UPDATE tasks
 SET status = 'cancelled', finished_at = %(now)s, lease_expires_at = NULL,
-    compute_micros = compute_micros + %(compute_micros)s
+    compute_micros = compute_micros + %(compute_micros)s, event_seq = event_seq + 2
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
 -- name: dequeue_one
-UPDATE sessions SET queued_count = queued_count - 1 WHERE session_id = %(session_id)s;
+UPDATE sessions SET queued_count = queued_count - 1, event_seq = event_seq + 1
+WHERE session_id = %(session_id)s
+RETURNING event_seq;
 
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + %(spent_micros)s,
-    billed_amount = billed_amount + %(billed_amount)s
-WHERE session_id = %(session_id)s;
+    billed_amount = billed_amount + %(billed_amount)s, event_seq = event_seq + 1
+WHERE session_id = %(session_id)s
+RETURNING event_seq;
 
 -- name: requeue_running
 UPDATE sessions
-SET running_count = running_count - 1, queued_count = queued_count + 1
-WHERE session_id = %(session_id)s;
+SET running_count = running_count - 1, queued_count = queued_count + 1,
+    event_seq = event_seq + 1
+WHERE session_id = %(session_id)s
+RETURNING event_seq;
 
 -- name: add_spent
-UPDATE sessions SET spent_micros = spent_micros + %(spent_micros)s WHERE session_id = %(session_id)s;
+-- A run's reports: its charges, and the ids of those of its events the session stream shows.
+UPDATE sessions
+SET spent_micros = spent_micros + %(spent_micros)s, event_seq = event_seq + %(events)s
+WHERE session_id = %(session_id)s
+RETURNING event_seq;
 
 -- name: claim_candidates
 -- Walks tasks_claim in order; a session at its running limit is skipped, not waited for;
@@ -168,7 +181,8 @@ FOR UPDATE OF t SKIP LOCKED;
 UPDATE tasks
 SET status = 'running', started_at = %(now)s, worker_id = %(worker_id)s,
     lease_expires_at = %(lease_expires_at)s, attempt = attempt + 1,
-    compute_price_micros = %(compute_price_micros)s, progress = NULL, message = NULL
+    compute_price_micros = %(compute_price_micros)s, progress = NULL, message = NULL,
+    event_seq = event_seq + 1
 WHERE id = ANY(%(ids)s) AND status = 'queued'
 RETURNING *;
 
@@ -176,9 +190,11 @@ RETURNING *;
 -- %(started)s is a JSON object: session id → how many of its tasks just started.
 UPDATE sessions
 SET queued_count = queued_count - started.value::int,
-    running_count = running_count + started.value::int
+    running_count = running_count + started.value::int,
+    event_seq = event_seq + started.value::int
 FROM json_each_text(%(started)s) AS started
-WHERE sessions.session_id = started.key;
+WHERE sessions.session_id = started.key
+RETURNING sessions.session_id, sessions.event_seq;
 
 -- name: running_attempt_for_update
 SELECT * FROM tasks
@@ -188,7 +204,8 @@ FOR UPDATE;
 -- name: report_progress
 UPDATE tasks
 SET progress = coalesce(%(progress)s, progress), message = coalesce(%(message)s, message),
-    charged_micros = charged_micros + %(charged_micros)s
+    charged_micros = charged_micros + %(charged_micros)s,
+    event_seq = event_seq + %(events)s, log_bytes = log_bytes + %(log_bytes)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
@@ -198,7 +215,7 @@ SET status = %(status)s, output = %(output)s, error_code = %(error_code)s,
     error_message = %(error_message)s, progress = coalesce(%(progress)s, progress),
     message = coalesce(%(message)s, message), compute_micros = compute_micros + %(compute_micros)s,
     charged_micros = charged_micros + %(charged_micros)s, finished_at = %(now)s,
-    lease_expires_at = NULL
+    lease_expires_at = NULL, event_seq = event_seq + 2
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
@@ -232,14 +249,14 @@ FOR UPDATE;
 -- name: requeue_lost
 UPDATE tasks
 SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL,
-    progress = NULL, message = NULL
+    progress = NULL, message = NULL, event_seq = event_seq + 1
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
 -- name: fail_lost
 UPDATE tasks
 SET status = 'failed', error_code = %(error_code)s, error_message = %(error_message)s,
-    finished_at = %(now)s, lease_expires_at = NULL
+    finished_at = %(now)s, lease_expires_at = NULL, event_seq = event_seq + 2
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
@@ -320,3 +337,64 @@ SELECT project_id FROM projects WHERE project_id = %(project_id)s FOR UPDATE;
 
 -- name: delete_silent_workers
 DELETE FROM workers WHERE heartbeat_at < %(silent_since)s RETURNING worker_id;
+
+-- --- events and logs ----------------------------------------------------------------------
+
+-- name: insert_events
+-- %(events)s is a JSON array of numbered events (see SQLStore._store_events): one statement.
+INSERT INTO task_events (task_pk, seq, session_id, session_seq, kind, data, created_at)
+SELECT
+    r.task_pk, r.seq, r.session_id, r.session_seq, r.kind, r.data,
+    timestamptz 'epoch' + r.at * interval '1 microsecond'
+FROM json_to_recordset(%(events)s) AS r(
+    task_pk bigint, seq bigint, session_id text, session_seq bigint, kind text, data json,
+    at bigint
+);
+
+-- name: task_events_after
+SELECT * FROM task_events
+WHERE task_pk = %(task_pk)s AND seq > %(after)s
+ORDER BY seq
+LIMIT %(limit)s;
+
+-- name: task_logs_after
+SELECT * FROM task_events
+WHERE task_pk = %(task_pk)s AND seq > %(after)s AND kind = 'log'
+ORDER BY seq
+LIMIT %(limit)s;
+
+-- name: session_events_after
+SELECT e.*, t.task_id, t.project_id
+FROM task_events AS e
+JOIN tasks AS t ON t.id = e.task_pk
+WHERE e.session_id = %(session_id)s AND e.session_seq > %(after)s
+ORDER BY e.session_seq
+LIMIT %(limit)s;
+
+-- name: events_in_ranges
+-- %(ranges)s is a JSON array of {"task_pk", "first", "last"}: what other nodes announced.
+SELECT e.*, t.task_id, t.project_id
+FROM json_to_recordset(%(ranges)s) AS r(task_pk bigint, first bigint, last bigint)
+JOIN task_events AS e ON e.task_pk = r.task_pk AND e.seq BETWEEN r.first AND r.last
+JOIN tasks AS t ON t.id = e.task_pk
+ORDER BY e.task_pk, e.seq;
+
+-- name: tasks_by_pks
+SELECT * FROM tasks WHERE id = ANY(%(ids)s);
+
+-- name: last_session_event
+SELECT event_seq FROM sessions WHERE session_id = %(session_id)s;
+
+-- name: add_log_events
+-- Lines a run read after its attempt ended (a cancel, a timeout): kept whatever the status.
+UPDATE tasks
+SET event_seq = event_seq + %(events)s, log_bytes = log_bytes + %(log_bytes)s
+WHERE id = %(id)s
+RETURNING *;
+
+-- name: deployment_secret
+SELECT secret FROM deployment_secrets WHERE name = %(name)s;
+
+-- name: insert_deployment_secret
+INSERT INTO deployment_secrets (name, secret, created_at) VALUES (%(name)s, %(secret)s, %(now)s)
+ON CONFLICT (name) DO NOTHING;

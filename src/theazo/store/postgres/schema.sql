@@ -26,6 +26,7 @@ CREATE TABLE sessions (
     running_count integer NOT NULL DEFAULT 0 CHECK (running_count >= 0),
     spent_micros  bigint NOT NULL DEFAULT 0,          -- exact: finished tasks + running charges
     billed_amount bigint NOT NULL DEFAULT 0,          -- sum of finished tasks' rounded costs
+    event_seq     bigint NOT NULL DEFAULT 0,          -- the last id of its event stream
     UNIQUE (project_id, user_id)
 );
 
@@ -70,6 +71,8 @@ CREATE TABLE tasks (
     finished_at           timestamptz,
     worker_id             text,
     lease_expires_at      timestamptz,
+    event_seq             bigint NOT NULL DEFAULT 0,  -- the last id of its event stream
+    log_bytes             bigint NOT NULL DEFAULT 0,  -- what its log holds, for the cap
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),
@@ -137,3 +140,28 @@ CREATE TABLE webhook_attempts (
     response_body   text                    -- the start of the answer, for debugging
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+
+-- Events: what the task and session streams send (api/streams.py), kept so a client can
+-- resume after any id, on any node. ``seq`` counts a task's events (tasks.event_seq holds the
+-- last one given) and ``session_seq`` the session's status and progress events
+-- (sessions.event_seq); each is given under its row's lock, so both commit in order. Logs
+-- are events too. They go with their task.
+CREATE TABLE task_events (
+    task_pk      bigint NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    seq          bigint NOT NULL,
+    session_id   text NOT NULL,
+    session_seq  bigint,                 -- null: not in the session stream (log, charge, end)
+    kind         text NOT NULL CHECK (kind IN ('status', 'progress', 'log', 'charge', 'end')),
+    data         json NOT NULL,
+    created_at   timestamptz NOT NULL,
+    PRIMARY KEY (task_pk, seq)
+);
+CREATE UNIQUE INDEX task_events_session ON task_events (session_id, session_seq)
+    WHERE session_seq IS NOT NULL;
+
+-- Secrets of the deployment itself, made on first use (stream tokens are signed with one).
+CREATE TABLE deployment_secrets (
+    name        text PRIMARY KEY,
+    secret      text NOT NULL,
+    created_at  timestamptz NOT NULL
+);

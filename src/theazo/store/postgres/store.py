@@ -32,7 +32,7 @@ from theazo.core.clock import Clock
 from theazo.core.models import Session, Task
 from theazo.store import rows
 from theazo.store.base import StoreSettings
-from theazo.store.sql import Event, JsonValue, Row, SQLStore, fire
+from theazo.store.sql import Event, EventBatch, JsonValue, Row, SQLStore, fire, parse_notice
 from theazo.store.sqlfiles import load_queries, load_text, migration_files
 
 log = logging.getLogger("theazo.store")
@@ -44,9 +44,11 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 _current: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
     "theazo_pg_connection", default=None
 )
-_pending: contextvars.ContextVar[list[tuple[str, str | None]] | None] = contextvars.ContextVar(
+Pending = list[tuple[str, str | EventBatch | None]]
+_pending: contextvars.ContextVar[Pending | None] = contextvars.ContextVar(
     "theazo_pg_events", default=None
 )
+Range = tuple[int, int, int, str, str, str]  # task pk, first and last id, task, session, project
 
 
 def _same(value: Any) -> Any:
@@ -72,6 +74,9 @@ class PostgresStore(SQLStore):
         self._channels: dict[str, str] = {}
         # Our own notifications come back to our listener; the events already fired here.
         self._origin = uuid.uuid4().hex[:12]
+        # Other nodes' task events, announced by id ranges, read here in order (one reader).
+        self._notices: asyncio.Queue[list[Range]] = asyncio.Queue(defaults.PG_EVENT_NOTICES_QUEUED)
+        self._notice_reader: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -97,7 +102,9 @@ class PostgresStore(SQLStore):
             Event.FINISHED: f"{prefix}_done",
             Event.CANCEL: f"{prefix}_cancel",
             Event.DELIVERY: f"{prefix}_delivery",
+            Event.TASK_EVENTS: f"{prefix}_events",
         }
+        self._notice_reader = asyncio.get_running_loop().create_task(self._read_notices())
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         await asyncio.wait_for(self._listening.wait(), defaults.PG_CONNECT_TIMEOUT_SECONDS)
 
@@ -129,11 +136,12 @@ class PostgresStore(SQLStore):
                 )
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        for background in (self._listener, self._notice_reader):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+        self._listener = self._notice_reader = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -150,7 +158,7 @@ class PostgresStore(SQLStore):
         if _current.get() is not None:  # already inside one: join it
             yield
             return
-        events: list[tuple[str, str | None]] = []
+        events: Pending = []
         async with self.pool.connection() as conn:
             connection_token = _current.set(conn)
             events_token = _pending.set(events)
@@ -163,19 +171,24 @@ class PostgresStore(SQLStore):
                 _pending.reset(events_token)
         fire(self, events)
 
-    async def _notify(self, conn: Connection, events: list[tuple[str, str | None]]) -> None:
+    async def _notify(self, conn: Connection, events: Pending) -> None:
         """Send the transaction's notifications, once each and in order, in one statement: a
         round trip each would lengthen every transaction that holds a lock."""
-        distinct = dict.fromkeys(events)
-        if not distinct:
-            return
-        calls = b", ".join([b"pg_notify(%s, %s)"] * len(distinct))
         params: list[str] = []
-        for event, payload in distinct:
-            params += [self._channels[event], f"{self._origin}:{payload or ''}"]
+        for event, payload in dict.fromkeys(events):
+            texts = (
+                payload.notices(defaults.PG_NOTIFY_PAYLOAD_CHARS)
+                if isinstance(payload, EventBatch)
+                else [payload or ""]
+            )
+            for text in texts:
+                params += [self._channels[event], f"{self._origin}:{text}"]
+        if not params:
+            return
+        calls = b", ".join([b"pg_notify(%s, %s)"] * (len(params) // 2))
         await conn.execute(b"SELECT " + calls, params)
 
-    def _emit(self, event: str, task_id: str | None = None) -> None:
+    def _emit(self, event: str, task_id: str | EventBatch | None = None) -> None:
         events = _pending.get()
         if events is None:
             raise RuntimeError("events are emitted inside a transaction")
@@ -240,6 +253,7 @@ class PostgresStore(SQLStore):
                     if self._listening.is_set():  # a reconnect: whatever was sent is lost
                         self.events.work_available()
                         self.events.resync_waiters()
+                        self.events.resync_subscriptions()
                     self._listening.set()
                     async for notify in conn.notifies():
                         self._on_notify(notify.channel, notify.payload)
@@ -259,6 +273,32 @@ class PostgresStore(SQLStore):
             self.events.cancel_requested(payload)
         elif channel == self._channels[Event.DELIVERY]:
             self.events.delivery_ready()
+        elif channel == self._channels[Event.TASK_EVENTS]:
+            self._on_events_notice(payload)
+
+    def _on_events_notice(self, payload: str) -> None:
+        wanted = [r for r in parse_notice(payload) if self.events.wants(r[3], r[4], r[5])]
+        if not wanted:
+            return  # nobody here follows these tasks: nothing to read
+        try:
+            self._notices.put_nowait(wanted)
+        except asyncio.QueueFull:  # far behind: every stream reads from its cursor instead
+            self.events.resync_subscriptions()
+
+    async def _read_notices(self) -> None:
+        """Read what other nodes announced, in the order they announced it, for this node's
+        streams: one read serves every stream that follows the same tasks."""
+        while True:
+            ranges = await self._notices.get()
+            while not self._notices.empty() and len(ranges) < defaults.PG_EVENT_RANGES_PER_READ:
+                ranges += self._notices.get_nowait()
+            try:
+                events = await self.events_in_ranges([r[:3] for r in ranges])
+            except (psycopg.Error, PoolTimeout):
+                log.warning("could not read other nodes' task events; streams read them again")
+                self.events.resync_subscriptions()
+                continue
+            self.events.task_events(events)
 
 
 async def _fetch(cursor: psycopg.AsyncCursor[dict[str, Any]], many: bool) -> Row | list[Row] | None:

@@ -66,21 +66,24 @@ SELECT * FROM tasks WHERE session_id = :session_id AND idempotency_key = :idempo
 INSERT INTO tasks (
     task_id, project_id, session_id, user_id, agent, status, priority, fair_key, input,
     webhook_url, webhook_events, metadata, timeout_ms, max_attempts, idempotency_key,
-    created_at
+    created_at, event_seq
 )
 SELECT
     value ->> '$.task_id', :project_id, :session_id, :user_id, value ->> '$.agent', 'queued',
     value ->> '$.priority', value ->> '$.fair_key', value -> '$.input',
     value ->> '$.webhook_url', value -> '$.webhook_events', value -> '$.metadata',
-    value ->> '$.timeout_ms', value ->> '$.max_attempts', value ->> '$.idempotency_key', :now
+    value ->> '$.timeout_ms', value ->> '$.max_attempts', value ->> '$.idempotency_key', :now,
+    1  -- its first event: queued
 FROM json_each(:rows)
 ORDER BY key
 RETURNING id, task_id;
 
 -- name: count_submitted
 UPDATE sessions
-SET task_count = task_count + :count, queued_count = queued_count + :count
-WHERE session_id = :session_id;
+SET task_count = task_count + :count, queued_count = queued_count + :count,
+    event_seq = event_seq + :count
+WHERE session_id = :session_id
+RETURNING event_seq;
 
 -- name: task_by_public_id
 SELECT * FROM tasks
@@ -114,33 +117,43 @@ SELECT count(*) AS count FROM (
 ) AS ahead;
 
 -- name: cancel_queued
-UPDATE tasks SET status = 'cancelled', finished_at = :now
+-- Two events: the status change, then the end of the task's stream.
+UPDATE tasks SET status = 'cancelled', finished_at = :now, event_seq = event_seq + 2
 WHERE id = :id AND status = 'queued'
 RETURNING *;
 
 -- name: cancel_running
 UPDATE tasks
 SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL,
-    compute_micros = compute_micros + :compute_micros
+    compute_micros = compute_micros + :compute_micros, event_seq = event_seq + 2
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
 -- name: dequeue_one
-UPDATE sessions SET queued_count = queued_count - 1 WHERE session_id = :session_id;
+UPDATE sessions SET queued_count = queued_count - 1, event_seq = event_seq + 1
+WHERE session_id = :session_id
+RETURNING event_seq;
 
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + :spent_micros,
-    billed_amount = billed_amount + :billed_amount
-WHERE session_id = :session_id;
+    billed_amount = billed_amount + :billed_amount, event_seq = event_seq + 1
+WHERE session_id = :session_id
+RETURNING event_seq;
 
 -- name: requeue_running
 UPDATE sessions
-SET running_count = running_count - 1, queued_count = queued_count + 1
-WHERE session_id = :session_id;
+SET running_count = running_count - 1, queued_count = queued_count + 1,
+    event_seq = event_seq + 1
+WHERE session_id = :session_id
+RETURNING event_seq;
 
 -- name: add_spent
-UPDATE sessions SET spent_micros = spent_micros + :spent_micros WHERE session_id = :session_id;
+-- A run's reports: its charges, and the ids of those of its events the session stream shows.
+UPDATE sessions
+SET spent_micros = spent_micros + :spent_micros, event_seq = event_seq + :events
+WHERE session_id = :session_id
+RETURNING event_seq;
 
 -- name: claim_candidates
 -- Walks tasks_claim in order; a session at its running limit is skipped, not waited for.
@@ -156,16 +169,19 @@ LIMIT :scan;
 UPDATE tasks
 SET status = 'running', started_at = :now, worker_id = :worker_id,
     lease_expires_at = :lease_expires_at, attempt = attempt + 1,
-    compute_price_micros = :compute_price_micros, progress = NULL, message = NULL
+    compute_price_micros = :compute_price_micros, progress = NULL, message = NULL,
+    event_seq = event_seq + 1
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'queued'
 RETURNING *;
 
 -- name: count_started
 -- :started is a JSON object: session id → how many of its tasks just started.
 UPDATE sessions
-SET queued_count = queued_count - started.value, running_count = running_count + started.value
+SET queued_count = queued_count - started.value, running_count = running_count + started.value,
+    event_seq = event_seq + started.value
 FROM json_each(:started) AS started
-WHERE sessions.session_id = started.key;
+WHERE sessions.session_id = started.key
+RETURNING sessions.session_id, sessions.event_seq;
 
 -- name: running_attempt_for_update
 SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status = 'running';
@@ -173,7 +189,8 @@ SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status =
 -- name: report_progress
 UPDATE tasks
 SET progress = coalesce(:progress, progress), message = coalesce(:message, message),
-    charged_micros = charged_micros + :charged_micros
+    charged_micros = charged_micros + :charged_micros,
+    event_seq = event_seq + :events, log_bytes = log_bytes + :log_bytes
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
@@ -183,7 +200,7 @@ SET status = :status, output = :output, error_code = :error_code,
     error_message = :error_message, progress = coalesce(:progress, progress),
     message = coalesce(:message, message), compute_micros = compute_micros + :compute_micros,
     charged_micros = charged_micros + :charged_micros, finished_at = :now,
-    lease_expires_at = NULL
+    lease_expires_at = NULL, event_seq = event_seq + 2
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
@@ -215,14 +232,14 @@ SELECT * FROM tasks WHERE status = 'running' AND worker_id = :worker_id;
 -- name: requeue_lost
 UPDATE tasks
 SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL,
-    progress = NULL, message = NULL
+    progress = NULL, message = NULL, event_seq = event_seq + 1
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
 -- name: fail_lost
 UPDATE tasks
 SET status = 'failed', error_code = :error_code, error_message = :error_message,
-    finished_at = :now, lease_expires_at = NULL
+    finished_at = :now, lease_expires_at = NULL, event_seq = event_seq + 2
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
@@ -302,3 +319,63 @@ SELECT project_id FROM projects WHERE project_id = :project_id;
 
 -- name: delete_silent_workers
 DELETE FROM workers WHERE heartbeat_at < :silent_since RETURNING worker_id;
+
+-- --- events and logs ----------------------------------------------------------------------
+
+-- name: insert_events
+-- :events is a JSON array of numbered events (see SQLStore._store_events): one statement.
+INSERT INTO task_events (task_pk, seq, session_id, session_seq, kind, data, created_at)
+SELECT
+    value ->> '$.task_pk', value ->> '$.seq', value ->> '$.session_id',
+    value ->> '$.session_seq', value ->> '$.kind', value -> '$.data', value ->> '$.at'
+FROM json_each(:events);
+
+-- name: task_events_after
+SELECT * FROM task_events
+WHERE task_pk = :task_pk AND seq > :after
+ORDER BY seq
+LIMIT :limit;
+
+-- name: task_logs_after
+SELECT * FROM task_events
+WHERE task_pk = :task_pk AND seq > :after AND kind = 'log'
+ORDER BY seq
+LIMIT :limit;
+
+-- name: session_events_after
+SELECT e.*, t.task_id, t.project_id
+FROM task_events AS e
+JOIN tasks AS t ON t.id = e.task_pk
+WHERE e.session_id = :session_id AND e.session_seq > :after
+ORDER BY e.session_seq
+LIMIT :limit;
+
+-- name: events_in_ranges
+-- :ranges is a JSON array of {"task_pk", "first", "last"}: what other nodes announced.
+SELECT e.*, t.task_id, t.project_id
+FROM json_each(:ranges) AS r
+JOIN task_events AS e
+  ON e.task_pk = r.value ->> '$.task_pk'
+ AND e.seq BETWEEN r.value ->> '$.first' AND r.value ->> '$.last'
+JOIN tasks AS t ON t.id = e.task_pk
+ORDER BY e.task_pk, e.seq;
+
+-- name: tasks_by_pks
+SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: last_session_event
+SELECT event_seq FROM sessions WHERE session_id = :session_id;
+
+-- name: add_log_events
+-- Lines a run read after its attempt ended (a cancel, a timeout): kept whatever the status.
+UPDATE tasks
+SET event_seq = event_seq + :events, log_bytes = log_bytes + :log_bytes
+WHERE id = :id
+RETURNING *;
+
+-- name: deployment_secret
+SELECT secret FROM deployment_secrets WHERE name = :name;
+
+-- name: insert_deployment_secret
+INSERT INTO deployment_secrets (name, secret, created_at) VALUES (:name, :secret, :now)
+ON CONFLICT (name) DO NOTHING;

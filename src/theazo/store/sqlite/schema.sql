@@ -24,7 +24,7 @@ CREATE TABLE sessions (
     queued_count  INTEGER NOT NULL DEFAULT 0 CHECK (queued_count >= 0),
     running_count INTEGER NOT NULL DEFAULT 0 CHECK (running_count >= 0),
     spent_micros  INTEGER NOT NULL DEFAULT 0,         -- exact: finished tasks + running charges
-    billed_amount INTEGER NOT NULL DEFAULT 0,         -- sum of finished tasks' rounded costs
+    billed_amount INTEGER NOT NULL DEFAULT 0, event_seq INTEGER NOT NULL DEFAULT 0, -- sum of finished tasks' rounded costs
     UNIQUE (project_id, user_id)
 );
 
@@ -68,7 +68,7 @@ CREATE TABLE tasks (
     started_at            INTEGER,
     finished_at           INTEGER,
     worker_id             TEXT,
-    lease_expires_at      INTEGER,
+    lease_expires_at      INTEGER, event_seq INTEGER NOT NULL DEFAULT 0, log_bytes INTEGER NOT NULL DEFAULT 0,
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),
@@ -135,3 +135,28 @@ CREATE TABLE webhook_attempts (
     response_body   TEXT                    -- the start of the answer, for debugging
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+
+-- Events: what the task and session streams send (api/streams.py), kept so a client can
+-- resume after any id, on any node. ``seq`` counts a task's events (tasks.event_seq holds the
+-- last one given) and ``session_seq`` the session's status and progress events
+-- (sessions.event_seq); each is given under its row's lock, so both commit in order. Logs
+-- are events too. They go with their task.
+CREATE TABLE task_events (
+    task_pk      INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    seq          INTEGER NOT NULL,
+    session_id   TEXT NOT NULL,
+    session_seq  INTEGER,                -- null: not in the session stream (log, charge, end)
+    kind         TEXT NOT NULL CHECK (kind IN ('status', 'progress', 'log', 'charge', 'end')),
+    data         TEXT NOT NULL,          -- JSON
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (task_pk, seq)
+);
+CREATE UNIQUE INDEX task_events_session ON task_events (session_id, session_seq)
+    WHERE session_seq IS NOT NULL;
+
+-- Secrets of the deployment itself, made on first use (stream tokens are signed with one).
+CREATE TABLE deployment_secrets (
+    name        TEXT PRIMARY KEY,
+    secret      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);

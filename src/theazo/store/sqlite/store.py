@@ -26,7 +26,7 @@ from theazo.core.clock import Clock
 from theazo.core.models import Session, Task
 from theazo.store import rows
 from theazo.store.base import StoreSettings
-from theazo.store.sql import JsonValue, Row, SQLStore, fire
+from theazo.store.sql import EventBatch, JsonValue, Row, SQLStore, fire
 from theazo.store.sqlfiles import load_queries, load_text, migration_files
 
 log = logging.getLogger("theazo.store")
@@ -74,7 +74,7 @@ class SQLiteStore(SQLStore):
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
-        self._pending: list[tuple[str, str | None]] = []
+        self._pending: list[tuple[str, str | EventBatch | None]] = []
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,7 @@ class SQLiteStore(SQLStore):
         pending, self._pending = self._pending, []
         fire(self, pending)
 
-    def _emit(self, event: str, task_id: str | None = None) -> None:
+    def _emit(self, event: str, task_id: str | EventBatch | None = None) -> None:
         self._pending.append((event, task_id))
 
     async def _one(self, query: str, **params: Any) -> Row | None:
