@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,28 @@ def attacker(ctx: Context, input: dict[str, Any]) -> Any:
     scope: dict[str, Any] = {"ctx": ctx, "input": input, "result": None}
     exec(input["code"], scope)
     return scope["result"]
+
+
+@agent("ticker")
+def ticker(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Reports ``step/steps`` every ``every`` seconds, printing a line to stdout (and, with
+    ``stderr``, one to stderr) at each step: something to watch live."""
+    steps, every = int(input.get("steps", 5)), float(input.get("every", 0.1))
+    for step in range(1, steps + 1):
+        print(f"tick {step}", flush=True)
+        if input.get("stderr"):
+            print(f"warn {step}", file=sys.stderr, flush=True)
+        ctx.progress(step / steps, f"step {step} of {steps}")
+        time.sleep(every)
+    return {"steps": steps}
+
+
+@agent("chatty")
+def chatty(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """Writes ``mib`` MiB of output in 1 KiB lines, some through a subprocess, then returns."""
+    line = "x" * 1023 + "\n"
+    for _ in range(int(float(input.get("mib", 10)) * 1024)):
+        sys.stdout.write(line)
+    sys.stdout.flush()
+    subprocess.run([sys.executable, "-c", "print('from a child')"], check=True)
+    return {"done": True}

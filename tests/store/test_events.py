@@ -100,12 +100,14 @@ async def test_subscribers_hear_each_event_once_after_its_commit(store: Store) -
         task.task_id, 1, Outcome(TaskStatus.FAILED, error=TaskError("agent_error", "no"))
     )
 
-    assert [(e.session_seq, e.kind) for e in by_session.take()] == [
+    assert [(e.session_seq, e.kind) for e in by_session.take()[0]] == [
         (1, "status"),
         (2, "status"),
         (3, "status"),
     ]
-    assert [(e.seq, e.kind) for e in by_task.take()] == [(2, "status"), (3, "status"), (4, "end")]
+    told, must_read = by_task.take()
+    assert [(e.seq, e.kind) for e in told] == [(2, "status"), (3, "status"), (4, "end")]
+    assert not must_read
     by_task.close()
     by_session.close()
     assert store.events.subscription_count == 0
@@ -159,3 +161,25 @@ async def test_the_deployment_secret_is_made_once(store: Store) -> None:
     first = await store.deployment_secret("stream-tokens")
     assert await store.deployment_secret("stream-tokens") == first
     assert await store.deployment_secret("other") != first
+
+
+async def test_a_run_last_reports_come_before_its_end(store: Store, clock: ManualClock) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    last = (
+        events.progress_event(1.0, "done", clock.now()),
+        events.log_event("stdout", "bye", clock.now()),
+    )
+    outcome = Outcome(TaskStatus.COMPLETED, output=1, events=last, log_bytes=4)
+    finished = await store.finish(task.task_id, 1, outcome)
+    assert finished is not None and finished.log_bytes == 4
+    _, found = await store.task_events(project, sid, task.task_id, after=2, limit=10)
+    assert [(e.seq, e.kind) for e in found] == [
+        (3, "progress"),
+        (4, "log"),
+        (5, "status"),
+        (6, "end"),
+    ]
+    in_session = await store.session_events(project, sid, after=2, limit=10)
+    assert [(e.session_seq, e.kind) for e in in_session] == [(3, "progress"), (4, "status")]

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from theazo import __version__
-from theazo.api import problems, routes
+from theazo.api import problems, routes, streams
 from theazo.api.body_limit import BodyLimit
 from theazo.core import defaults
 
@@ -32,6 +32,8 @@ def create_app(lifespan: Lifespan) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(routes.router)
+    app.include_router(streams.router)
+    app.include_router(streams.keyed_router)
     app.include_router(routes.health_router)
     problems.install(app)
     app.openapi = lambda: _openapi_with_agents(app)  # type: ignore[method-assign]

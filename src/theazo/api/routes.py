@@ -8,40 +8,17 @@ from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from theazo.api import wire
+from theazo.api.auth import Project, Service, api_key_project
 from theazo.api.json_body import JsonRoute
 from theazo.core import defaults
-from theazo.core.errors import InvalidField, Unauthenticated
+from theazo.core.errors import InvalidField
 from theazo.core.models import Task
 from theazo.core.service import TaskService
 from theazo.core.states import TaskStatus
-
-
-async def _service(request: Request) -> TaskService:
-    # async on purpose: FastAPI runs a plain `def` dependency in a thread pool, and threads
-    # fighting the event loop for the GIL slowed every request down.
-    service: TaskService = request.app.state.service
-    return service
-
-
-async def _project(request: Request) -> str:
-    """The caller's project, from ``Authorization: Bearer <key>``. The header is read here
-    rather than through a security dependency: each dependency level costs FastAPI real time
-    per request. OpenAPI still declares the scheme (see app.py)."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthenticated("send an API key as 'Authorization: Bearer th_live_…'")
-    project_id = await (await _service(request)).authenticate(key.strip())
-    if project_id is None:
-        raise Unauthenticated("the API key is not known here")
-    return project_id
-
-
-Service = Annotated[TaskService, Depends(_service)]
-Project = Annotated[str, Depends(_project)]
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -64,6 +41,9 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
     }
 
 
+problem_responses = _problems  # for the routes of other modules (api/streams.py)
+
+
 def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return _response(model.model_dump_json(by_alias=True), status, headers)
 
@@ -78,11 +58,11 @@ def _response(body: bytes | str, status: int, headers: dict[str, str] | None) ->
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-class _KeyedRoute(JsonRoute):
-    authenticate = staticmethod(_project)
+class KeyedRoute(JsonRoute):
+    authenticate = staticmethod(api_key_project)
 
 
-router = APIRouter(prefix="/v1", route_class=_KeyedRoute)
+router = APIRouter(prefix="/v1", route_class=KeyedRoute)
 
 
 @router.post(

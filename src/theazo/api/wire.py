@@ -410,3 +410,31 @@ class Health(BaseModel):
     status: Literal["ok"]
     waits: int = Field(description="Long polls this node holds open right now.")
     sandbox: SandboxHealth
+
+
+# --- logs and streams ---------------------------------------------------------------------
+class LogLineOut(WireModel):
+    seq: int = Field(description="The line's event id: increasing within the task, with gaps.")
+    stream: Literal["stdout", "stderr"]
+    text: str = Field(description="One line, without its newline.")
+    at: str = Field(description="When the server read it.")
+
+
+class LogPage(WireModel):
+    data: list[LogLineOut]
+    next_cursor: str | None = Field(
+        description="Pass as ?after= for the lines stored after this page; null when none are "
+        "(yet: a running task's log grows)."
+    )
+
+
+class StreamTokenBody(WireModel):
+    ttl: Duration | None = Field(
+        default=None, description='How long the token opens streams: "15m" (the default) to "24h".'
+    )
+
+
+class StreamTokenOut(WireModel):
+    token: str = Field(description="Pass as ?token= to this session's event streams and logs.")
+    session_id: str
+    expires_at: str

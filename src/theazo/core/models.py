@@ -132,6 +132,8 @@ class Outcome:
     progress: float | None = None  # the last report not yet saved, if any
     message: str | None = None
     charged_micros: int = 0  # charges not yet saved
+    events: tuple[Any, ...] = ()  # events not yet saved (core/events.py: NewEvent)
+    log_bytes: int = 0  # what the log lines among them hold
 
 
 @dataclass(frozen=True, slots=True)

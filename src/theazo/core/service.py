@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import jsonschema
 
-from theazo.core import defaults, ids
+from theazo.core import defaults, ids, stream_tokens, streams
 from theazo.core.durations import InvalidDuration, parse_duration
 from theazo.core.errors import InvalidField
+from theazo.core.events import TaskEvent
 from theazo.core.models import AgentInfo, Delivery, NewTask, Session, Task, WebhookSecret
 from theazo.core.states import Priority, TaskStatus
 from theazo.store.base import LimitsPatch, Store
@@ -72,6 +74,7 @@ class TaskService:
         self._releasing = False
         self._reads: dict[tuple[int, str, str, str], asyncio.Future[Task]] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._token_secret: str | None = None
 
     # --- auth ------------------------------------------------------------------------------
     async def authenticate(self, api_key: str) -> str | None:
@@ -253,9 +256,66 @@ class TaskService:
         return await asyncio.shield(shared)
 
     def release_waiters(self) -> None:
-        """The node is stopping: answer every held wait now, with its task as it is."""
+        """The node is stopping: answer every held wait now, with its task as it is, and end
+        every stream (their clients resume from their last id, here or on another node)."""
         self._releasing = True
         self.store.events.resync_waiters()
+        self.store.events.resync_subscriptions(closing=True)
+
+    # --- events and logs -------------------------------------------------------------------
+    async def task_stream(
+        self, project_id: str, session_id: str, task_id: str, after: int | None
+    ) -> AsyncIterator[builtins.list[TaskEvent]] | None:
+        """The task's event stream from ``after`` (None: from the start, the task as it is now
+        first); None when nothing can follow that id (the task ended before it)."""
+        task = await self.get(project_id, session_id, task_id)
+        if after is not None:
+            _check_cursor(after, task.event_seq)
+            if task.status.is_terminal and after >= task.event_seq:
+                return None
+        return streams.follow_task(self.store, project_id, task, after)
+
+    async def session_stream(
+        self, project_id: str, session_id: str, after: int | None
+    ) -> AsyncIterator[builtins.list[TaskEvent]]:
+        """The session's event stream after ``after`` (None: from its first event)."""
+        last = await self.store.last_session_event(project_id, session_id)
+        if after is not None:
+            _check_cursor(after, last)
+        return streams.follow_session(self.store, project_id, session_id, after or 0)
+
+    async def task_logs(
+        self, project_id: str, session_id: str, task_id: str, after: int, limit: int
+    ) -> builtins.list[TaskEvent]:
+        return await self.store.task_logs(project_id, session_id, task_id, after, limit)
+
+    async def mint_stream_token(
+        self, project_id: str, session_id: str, ttl: str | float | None
+    ) -> tuple[str, stream_tokens.StreamGrant]:
+        """A token that reads this session's streams and logs for ``ttl`` (default 15 min)."""
+        await self.store.get_session(project_id, session_id)  # NotFound across tenants
+        seconds = defaults.STREAM_TOKEN_TTL_SECONDS
+        if ttl is not None:
+            seconds = _duration("ttl", ttl)
+            if not 0 < seconds <= defaults.STREAM_TOKEN_MAX_TTL_SECONDS:
+                raise InvalidField(
+                    "ttl",
+                    f"ttl must be more than 0 and at most "
+                    f"{defaults.STREAM_TOKEN_MAX_TTL_SECONDS:g}s",
+                    code="invalid_duration",
+                )
+        expires_at = self.store.now() + timedelta(seconds=seconds)
+        grant = stream_tokens.StreamGrant(project_id, session_id, expires_at)
+        return stream_tokens.mint(await self._stream_token_secret(), grant), grant
+
+    async def read_stream_token(self, token: str) -> stream_tokens.StreamGrant | None:
+        secret = await self._stream_token_secret()
+        return stream_tokens.verify(secret, token, self.store.now())
+
+    async def _stream_token_secret(self) -> str:
+        if self._token_secret is None:
+            self._token_secret = await self.store.deployment_secret("stream-tokens")
+        return self._token_secret
 
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         return await self.store.cancel(project_id, session_id, task_id)
@@ -294,7 +354,22 @@ def _priority(label: str) -> Priority:
 
 def _timeout_seconds(value: str | float) -> float:
     """A ``timeout`` field or parameter in seconds; a 422 naming it if it is no duration."""
+    return _duration("timeout", value)
+
+
+def _duration(field: str, value: str | float) -> float:
     try:
         return parse_duration(value)
     except InvalidDuration as exc:
-        raise InvalidField("timeout", str(exc), code="invalid_duration") from exc
+        raise InvalidField(field, str(exc), code="invalid_duration") from exc
+
+
+def _check_cursor(after: int, last: int) -> None:
+    """A stream's cursor is an id it was sent: never past the latest."""
+    if after > last:
+        raise InvalidField(
+            "after",
+            f"event {after} does not exist (the latest is {last}): resume from an id the "
+            "stream sent",
+            code="invalid_cursor",
+        )

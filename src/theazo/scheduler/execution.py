@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from theazo.core import cost, defaults
+from theazo.core import events as task_events
+from theazo.core.events import NewEvent
 from theazo.core.json_values import storable_text, why_not_storable
 from theazo.core.models import ClaimedTask, Outcome, TaskError
 from theazo.core.states import ErrorCode
@@ -48,6 +50,9 @@ class TaskRun:
         self._pending_progress: float | None = None
         self._pending_message: str | None = None
         self._pending_charge = 0
+        self._pending_events: list[NewEvent] = []  # progress, charges and logs, in order
+        self._pending_log_bytes = 0
+        self._charged = 0  # micros this attempt charged, for each charge event's total
         self._flush_lock = asyncio.Lock()
         self._flush_timer: asyncio.TimerHandle | None = None
         self._budget_timer: asyncio.TimerHandle | None = None
@@ -133,10 +138,17 @@ class TaskRun:
         kind = message.get("t")
         if kind == "progress":
             progress, text = message.get("p"), message.get("m")
+            reported_progress = reported_text = None
             if isinstance(progress, int | float) and 0 <= progress <= 1:
-                self._pending_progress = float(progress)
+                self._pending_progress = reported_progress = float(progress)
             if isinstance(text, str):
-                self._pending_message = storable_text(text[: defaults.MAX_MESSAGE_CHARS])
+                reported_text = storable_text(text[: defaults.MAX_MESSAGE_CHARS])
+                self._pending_message = reported_text
+            if reported_progress is not None or reported_text is not None:
+                now = self.store.now()
+                self._add_progress_event(
+                    task_events.progress_event(reported_progress, reported_text, now)
+                )
             self._schedule_flush()
         elif kind == "charge":
             try:
@@ -145,6 +157,7 @@ class TaskRun:
                 return
             if micros > 0:
                 self._pending_charge += micros
+                self._pending_events.append(self._charge_event(micros, message.get("description")))
                 if self.budget is not None:
                     await self.flush()
                     self.schedule_budget_check(0)
@@ -164,6 +177,23 @@ class TaskRun:
             text = storable_text(str(message.get("message", "")))
             report.error = TaskError(str(message.get("code")), text)
 
+    def _add_progress_event(self, event: NewEvent) -> None:
+        """Keep each report as an event; a burst between two writes keeps its latest ones."""
+        pending = self._pending_events
+        pending.append(event)
+        progress = [i for i, e in enumerate(pending) if e.kind == task_events.PROGRESS]
+        if len(progress) > defaults.PROGRESS_EVENTS_PER_FLUSH:
+            del pending[progress[0]]
+
+    def _charge_event(self, micros: int, description: Any) -> NewEvent:
+        self._charged += micros
+        now = self.store.now()
+        total = self.task.cost_at(now).micros + self._charged
+        text = None
+        if isinstance(description, str):
+            text = storable_text(description[: defaults.MAX_MESSAGE_CHARS])
+        return task_events.charge_event(micros, text, total, now)
+
     # --- saving reports --------------------------------------------------------------------
     def _schedule_flush(self) -> None:
         if self._flush_timer is not None or self.ended:
@@ -181,8 +211,8 @@ class TaskRun:
         async with self._flush_lock:
             if self.ended:
                 return
-            progress, message, charge = self._take_pending()
-            if progress is None and message is None and not charge:
+            progress, message, charge, events, log_bytes = self._take_pending()
+            if progress is None and message is None and not charge and not events:
                 return
             now = asyncio.get_running_loop().time()
             self._last_flush = now
@@ -193,6 +223,8 @@ class TaskRun:
                 message,
                 charge,
                 announce=self._should_announce(progress, message, now),
+                events=events,
+                log_bytes=log_bytes,
             )
             if saved is None:
                 self.ended = True
@@ -207,9 +239,16 @@ class TaskRun:
         self._last_announce = now
         return True
 
-    def _take_pending(self) -> tuple[float | None, str | None, int]:
-        taken = (self._pending_progress, self._pending_message, self._pending_charge)
+    def _take_pending(self) -> tuple[float | None, str | None, int, tuple[NewEvent, ...], int]:
+        taken = (
+            self._pending_progress,
+            self._pending_message,
+            self._pending_charge,
+            tuple(self._pending_events),
+            self._pending_log_bytes,
+        )
         self._pending_progress, self._pending_message, self._pending_charge = None, None, 0
+        self._pending_events, self._pending_log_bytes = [], 0
         return taken
 
     async def _record(self, outcome: Outcome) -> None:
@@ -217,8 +256,15 @@ class TaskRun:
             if self.ended:
                 return
             self.ended = True
-            progress, message, charge = self._take_pending()
-            outcome = replace(outcome, progress=progress, message=message, charged_micros=charge)
+            progress, message, charge, events, log_bytes = self._take_pending()
+            outcome = replace(
+                outcome,
+                progress=progress,
+                message=message,
+                charged_micros=charge,
+                events=events,
+                log_bytes=log_bytes,
+            )
             await self.store.finish(self.task_id, self.task.attempt, outcome)
 
     # --- stopping --------------------------------------------------------------------------

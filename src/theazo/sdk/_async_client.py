@@ -5,11 +5,12 @@ The same surface as ``Theazo``, every call awaited; see ``_client`` for the argu
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import closing
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack, cast
 
 import httpx
 
@@ -29,15 +30,21 @@ from theazo.sdk._base import (
     submit_body,
     transport_error,
 )
+from theazo.sdk._events import StreamFollower
 from theazo.sdk._models import (
     Agent,
     AgentList,
     Delivery,
     DeliveryList,
+    LogPage,
     SessionInfo,
+    SessionStreamEvent,
+    StreamEvent,
+    StreamToken,
     Task,
     TaskBatch,
     TaskPage,
+    TaskStreamEvent,
     WebhookSecret,
     WireModel,
 )
@@ -114,6 +121,33 @@ class AsyncTheazo(BaseTheazo):
 
     async def _call(self, request: httpx.Request, model: type[M]) -> M:
         return parse(await self._send(request), model)
+
+    async def _follow(self, follower: StreamFollower) -> AsyncIterator[StreamEvent]:
+        """Read a stream, connecting again from the last id whenever the connection drops."""
+        while not follower.done:
+            request = follower.request()
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.RequestError as exc:
+                follower.failed(transport_error(exc, request))
+            else:
+                try:
+                    if not response.is_success:
+                        await response.aread()
+                    if follower.opened(response):
+                        async for line in response.aiter_lines():
+                            event = follower.feed(line)
+                            if event is not None:
+                                yield event
+                            if follower.done:
+                                return
+                        follower.closed()
+                except httpx.RequestError as exc:
+                    follower.failed(transport_error(exc, request))
+                finally:
+                    await response.aclose()
+            if not follower.done:
+                await asyncio.sleep(follower.delay())
 
     async def _drive(self, flow: Flow[T]) -> T:
         with closing(flow):
@@ -274,6 +308,20 @@ class AsyncSession(SessionBase):
         )  # fmt: skip
         return await self._client._drive(flow)
 
+    def events(
+        self, *, after: int | None = None, timeout: Duration | None = None
+    ) -> AsyncIterator[SessionStreamEvent]:
+        """Follow the status and progress of every task of the session, live (``async for``);
+        see ``Session.events``."""
+        follower = self._client._requests.follow_session(self.session_id, after, timeout)
+        return cast(AsyncIterator[SessionStreamEvent], self._client._follow(follower))
+
+    async def stream_token(self, ttl: Duration | None = None) -> StreamToken:
+        """Make a short-lived token that reads this session's streams and logs, for a
+        browser; see ``Session.stream_token``."""
+        request = self._client._requests.stream_token(self.session_id, ttl)
+        return await self._client._call(request, StreamToken)
+
 
 class AsyncTasks:
     """The tasks of one session."""
@@ -411,6 +459,21 @@ class AsyncTasks:
             ValueError: ``timeout`` is not a duration.
         """
         return await self._client._drive(self._requests.wait(self.session_id, task_id, timeout))
+
+    def stream(
+        self, task_id: str, *, after: int | None = None, timeout: Duration | None = None
+    ) -> AsyncIterator[TaskStreamEvent]:
+        """Follow a task live until it ends (``async for``); see ``Tasks.stream``."""
+        follower = self._requests.follow_task(self.session_id, task_id, after, timeout)
+        return cast(AsyncIterator[TaskStreamEvent], self._client._follow(follower))
+
+    async def logs(
+        self, task_id: str, *, after: int | str | None = None, limit: int | None = None
+    ) -> LogPage:
+        """Get a page of what the task's agent wrote to stdout and stderr; see
+        ``Tasks.logs``."""
+        request = self._requests.task_logs(self.session_id, task_id, after, limit)
+        return await self._client._call(request, LogPage)
 
     async def cancel(self, task_id: str) -> Task:
         """Cancel a queued or running task; returns once it is recorded ``cancelled``.

@@ -23,6 +23,7 @@ import pydantic
 from theazo import __version__
 from theazo.core import defaults
 from theazo.core.durations import parse_duration
+from theazo.sdk._events import STREAM_READ_TIMEOUT_SECONDS, StreamFollower
 from theazo.sdk._exceptions import (
     APIConnectionError,
     APIError,
@@ -337,6 +338,72 @@ class RequestBuilder:
             "GET", "sessions", session_id, "tasks", task_id, "wait",
             params={"timeout": format_hold(hold)}, timeout=self._holding(hold),
         )  # fmt: skip
+
+    # --- events and logs ---------------------------------------------------------------------
+    def task_events(self, session_id: str, task_id: str, after: int | None) -> httpx.Request:
+        return self._stream("sessions", session_id, "tasks", task_id, "events", after=after)
+
+    def session_events(self, session_id: str, after: int | None) -> httpx.Request:
+        return self._stream("sessions", session_id, "events", after=after)
+
+    def _stream(self, *segments: str, after: int | None) -> httpx.Request:
+        """A stream's request: resumed after ``after`` (the ``Last-Event-ID`` a browser sends
+        too), with a read time-out that spans the server's keep-alives."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if after is not None:
+            headers["Last-Event-ID"] = str(after)
+        timeout = httpx.Timeout(
+            connect=self.timeout.connect,
+            read=STREAM_READ_TIMEOUT_SECONDS,
+            write=self.timeout.write,
+            pool=self.timeout.pool,
+        )
+        return self.request("GET", *segments, headers=headers, timeout=timeout)
+
+    def follow_task(
+        self,
+        session_id: str,
+        task_id: str,
+        after: int | None = None,
+        timeout: Duration | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> StreamFollower:
+        """The state of a task's stream, until its ``end`` or ``timeout``."""
+        deadline = None if timeout is None else clock() + parse_duration(timeout)
+        return StreamFollower(
+            lambda last: self.task_events(session_id, task_id, last),
+            after=after, ends=True, clock=clock, deadline=deadline,
+        )  # fmt: skip
+
+    def follow_session(
+        self,
+        session_id: str,
+        after: int | None = None,
+        timeout: Duration | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> StreamFollower:
+        """The state of a session's stream, until ``timeout`` (None: until closed)."""
+        deadline = None if timeout is None else clock() + parse_duration(timeout)
+        return StreamFollower(
+            lambda last: self.session_events(session_id, last),
+            after=after, ends=False, clock=clock, deadline=deadline,
+        )  # fmt: skip
+
+    def task_logs(
+        self, session_id: str, task_id: str, after: int | str | None, limit: int | None
+    ) -> httpx.Request:
+        params: dict[str, str | int] = {}
+        if after is not None:
+            params["after"] = str(after)
+        if limit is not None:
+            params["limit"] = limit
+        return self.request("GET", "sessions", session_id, "tasks", task_id, "logs", params=params)
+
+    def stream_token(self, session_id: str, ttl: Duration | None) -> httpx.Request:
+        body = {} if ttl is None else {"ttl": ttl}
+        return self.request("POST", "sessions", session_id, "tokens", json=body)
 
     def _holding(self, hold: float) -> httpx.Timeout:
         """Time-outs for a request the server holds up to ``hold`` seconds."""

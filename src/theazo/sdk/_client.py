@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack, cast
 
 import httpx
 
@@ -26,15 +27,21 @@ from theazo.sdk._base import (
     submit_body,
     transport_error,
 )
+from theazo.sdk._events import StreamFollower
 from theazo.sdk._models import (
     Agent,
     AgentList,
     Delivery,
     DeliveryList,
+    LogPage,
     SessionInfo,
+    SessionStreamEvent,
+    StreamEvent,
+    StreamToken,
     Task,
     TaskBatch,
     TaskPage,
+    TaskStreamEvent,
     WebhookSecret,
     WireModel,
 )
@@ -108,6 +115,33 @@ class Theazo(BaseTheazo):
 
     def _call(self, request: httpx.Request, model: type[M]) -> M:
         return parse(self._send(request), model)
+
+    def _follow(self, follower: StreamFollower) -> Iterator[StreamEvent]:
+        """Read a stream, connecting again from the last id whenever the connection drops."""
+        while not follower.done:
+            request = follower.request()
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.RequestError as exc:
+                follower.failed(transport_error(exc, request))
+            else:
+                try:
+                    if not response.is_success:
+                        response.read()
+                    if follower.opened(response):
+                        for line in response.iter_lines():
+                            event = follower.feed(line)
+                            if event is not None:
+                                yield event
+                            if follower.done:
+                                return
+                        follower.closed()
+                except httpx.RequestError as exc:
+                    follower.failed(transport_error(exc, request))
+                finally:
+                    response.close()
+            if not follower.done:
+                time.sleep(follower.delay())
 
     def _drive(self, flow: Flow[T]) -> T:
         with closing(flow):
@@ -267,6 +301,38 @@ class Session(SessionBase):
         )  # fmt: skip
         return self._client._drive(flow)
 
+    def events(
+        self, *, after: int | None = None, timeout: Duration | None = None
+    ) -> Iterator[SessionStreamEvent]:
+        """Follow the status and progress of every task of the session, live.
+
+        The stream reconnects by itself after a dropped connection, from the last event
+        received: nothing is lost and nothing comes twice.
+
+        Args:
+            after: Start after this event id (an ``event.id`` seen before); ``None`` starts
+                from the session's first event.
+            timeout: Stop after this long (``None``: only when the loop stops).
+
+        Yields:
+            ``StatusEvent`` and ``ProgressEvent``, each with its task's ID, in order.
+        """
+        follower = self._client._requests.follow_session(self.session_id, after, timeout)
+        return cast(Iterator[SessionStreamEvent], self._client._follow(follower))
+
+    def stream_token(self, ttl: Duration | None = None) -> StreamToken:
+        """Make a short-lived token that reads this session's streams and logs, for a
+        browser: pass it as ``?token=`` (``EventSource`` cannot send an API key).
+
+        Args:
+            ttl: How long it opens streams, e.g. ``"15m"`` (the default) up to ``"24h"``.
+
+        Returns:
+            The token and when it expires.
+        """
+        request = self._client._requests.stream_token(self.session_id, ttl)
+        return self._client._call(request, StreamToken)
+
 
 class Tasks:
     """The tasks of one session."""
@@ -403,6 +469,46 @@ class Tasks:
             ValueError: ``timeout`` is not a duration.
         """
         return self._client._drive(self._requests.wait(self.session_id, task_id, timeout))
+
+    def stream(
+        self, task_id: str, *, after: int | None = None, timeout: Duration | None = None
+    ) -> Iterator[TaskStreamEvent]:
+        """Follow a task live: its status, progress, log lines and charges, until it ends.
+
+        The first event is the task as it is now (``StatusEvent``, id 0), then its progress,
+        logs and charges from its start, then whatever happens, and last an ``EndEvent``. The
+        stream reconnects by itself after a dropped connection, from the last event received.
+
+        Args:
+            task_id: ``"task_…"``.
+            after: Resume after this event id instead (an ``event.id`` seen before).
+            timeout: Stop after this long, ended or not (``None``: until the task ends).
+
+        Yields:
+            ``StatusEvent``, ``ProgressEvent``, ``LogEvent``, ``ChargeEvent``, then
+            ``EndEvent``.
+
+        Raises:
+            NotFoundError: No such task in this session.
+        """
+        follower = self._requests.follow_task(self.session_id, task_id, after, timeout)
+        return cast(Iterator[TaskStreamEvent], self._client._follow(follower))
+
+    def logs(
+        self, task_id: str, *, after: int | str | None = None, limit: int | None = None
+    ) -> LogPage:
+        """Get a page of what the task's agent wrote to stdout and stderr, oldest first.
+
+        Args:
+            task_id: ``"task_…"``.
+            after: Lines after this ``seq`` (or a page's ``next_cursor``).
+            limit: At most this many lines (server default 100, maximum 1,000).
+
+        Returns:
+            The page; iterate over it for its lines.
+        """
+        request = self._requests.task_logs(self.session_id, task_id, after, limit)
+        return self._client._call(request, LogPage)
 
     def cancel(self, task_id: str) -> Task:
         """Cancel a queued or running task; returns once it is recorded ``cancelled``.

@@ -17,15 +17,26 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "TERMINAL_STATUSES",
     "Agent",
+    "ChargeEvent",
     "Cost",
     "Delivery",
     "DeliveryAttempt",
+    "EndEvent",
     "Limits",
+    "LogEvent",
+    "LogLine",
+    "LogPage",
     "PreviousSecret",
+    "ProgressEvent",
     "SessionInfo",
+    "SessionStreamEvent",
+    "StatusEvent",
+    "StreamEvent",
+    "StreamToken",
     "Task",
     "TaskError",
     "TaskPage",
+    "TaskStreamEvent",
     "Usage",
     "WebhookSecret",
 ]
@@ -306,3 +317,159 @@ class DeliveryList(WireModel):
     """The answer to the deliveries listing (internal)."""
 
     data: list[Delivery]
+
+
+class LogLine(WireModel):
+    """One line the agent wrote to its stdout or stderr.
+
+    Attributes:
+        seq: Its place in the task's events: increasing within the task (with gaps, since
+            other events share the numbering); pass it as ``after`` to read on from it.
+        stream: ``"stdout"`` or ``"stderr"``.
+        text: The line, without its newline.
+        at: When the server read it.
+    """
+
+    seq: int
+    stream: str = "stdout"
+    text: str = ""
+    at: Timestamp = None
+
+
+class LogPage(WireModel):
+    """One page of a task's log, oldest first. Iterate over it for its lines.
+
+    Attributes:
+        data: The lines of this page.
+        next_cursor: Pass as ``after`` for the lines stored after this page; ``None`` when
+            there are none yet.
+    """
+
+    data: list[LogLine]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[LogLine]:  # type: ignore[override]
+        """Iterate over the page's lines (not over the model's fields)."""
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        """The number of lines on this page."""
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> LogLine:
+        """The line at ``index`` on this page."""
+        return self.data[index]
+
+
+class StreamToken(WireModel):
+    """A short-lived, read-only token for one session's event streams and logs, for a browser
+    (``EventSource`` cannot send an API key): pass it as ``?token=``.
+
+    Attributes:
+        token: ``"thst_…"``.
+        session_id: The one session it reads.
+        expires_at: After this, it opens no stream.
+    """
+
+    token: str
+    session_id: str
+    expires_at: Timestamp = None
+
+
+class StreamEvent(WireModel):
+    """Base of the events of a stream.
+
+    Attributes:
+        id: The event's id in its stream (a task's stream, or a session's): resume after it.
+        event: Its name: ``"status"``, ``"progress"``, ``"log"``, ``"charge"`` or ``"end"``.
+    """
+
+    id: int
+    event: str
+
+
+class StatusEvent(StreamEvent):
+    """The task changed status (or, first in a task stream, the task as it is now).
+
+    Attributes:
+        task: The whole task, as it was at this event.
+    """
+
+    event: str = "status"
+    task: Task
+
+    @property
+    def task_id(self) -> str:
+        """The task's ID."""
+        return self.task.task_id
+
+
+class ProgressEvent(StreamEvent):
+    """The agent reported progress.
+
+    Attributes:
+        task_id: The task that reported it.
+        progress: In [0, 1], or ``None`` when only a message was reported.
+        message: The message reported, if any.
+    """
+
+    event: str = "progress"
+    task_id: str
+    progress: float | None = None
+    message: str | None = None
+
+
+class LogEvent(StreamEvent):
+    """The agent wrote a line to its stdout or stderr.
+
+    Attributes:
+        task_id: The task whose agent wrote it.
+        stream: ``"stdout"`` or ``"stderr"``.
+        text: The line, without its newline.
+        at: When the server read it.
+    """
+
+    event: str = "log"
+    task_id: str
+    stream: str = "stdout"
+    text: str = ""
+    at: Timestamp = None
+
+
+class ChargeEvent(StreamEvent):
+    """The agent charged an amount to the task.
+
+    Attributes:
+        task_id: The task charged.
+        amount: In minor units, as the agent gave it (it may be fractional).
+        description: What the agent said it was for.
+        cost: The task's cost once it is added.
+    """
+
+    event: str = "charge"
+    task_id: str
+    amount: float = 0
+    description: str | None = None
+    cost: Cost = Field(default_factory=Cost)
+
+
+class EndEvent(StreamEvent):
+    """The task ended: the last event of its stream.
+
+    Attributes:
+        task: The task in its terminal state.
+    """
+
+    event: str = "end"
+    task: Task
+
+    @property
+    def task_id(self) -> str:
+        """The task's ID."""
+        return self.task.task_id
+
+
+TaskStreamEvent = StatusEvent | ProgressEvent | LogEvent | ChargeEvent | EndEvent
+"""What ``tasks.stream()`` yields."""
+SessionStreamEvent = StatusEvent | ProgressEvent
+"""What ``session.events()`` yields."""

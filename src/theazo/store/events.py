@@ -61,13 +61,14 @@ class Subscription:
         self.closed = self.closed or closing
         self._wake.set()
 
-    def take(self) -> list[TaskEvent]:
-        """What arrived since the last call (and clears ``resync``: the caller reads now)."""
-        taken = list(self._pending)
+    def take(self) -> tuple[list[TaskEvent], bool]:
+        """What arrived since the last call, and whether the reader must read the store
+        instead (then it does so now: the flag is cleared)."""
+        taken, resync = list(self._pending), self.resync
         self._pending.clear()
         self._wake.clear()
         self.resync = False
-        return taken
+        return taken, resync
 
     async def wait(self, timeout: float) -> bool:
         """True when something arrived (or a read is due) within ``timeout`` seconds."""

@@ -538,7 +538,7 @@ class SQLStore(Store, abc.ABC):
             )
             assert row is not None
             reported = self._task(row)
-            in_session = sum(1 for e in events if e.kind in task_events.SESSION_KINDS)
+            in_session = _in_session(events)
             session_seq = None
             if charged_micros or in_session:
                 counted = await self._one(
@@ -586,10 +586,17 @@ class SQLStore(Store, abc.ABC):
                 compute_micros=compute,
                 charged_micros=outcome.charged_micros,
                 now=now,
+                events=len(outcome.events),
+                log_bytes=outcome.log_bytes,
             )
             assert row is not None
             finished = self._task(row)
-            await self._release(finished, spent_micros=compute + outcome.charged_micros, now=now)
+            await self._release(
+                finished,
+                spent_micros=compute + outcome.charged_micros,
+                now=now,
+                reported=outcome.events,
+            )
             self._emit(Event.FINISHED, task_id)
             self._emit(Event.WORK)
         return finished
@@ -612,17 +619,30 @@ class SQLStore(Store, abc.ABC):
         )
         self._emit(Event.DELIVERY)
 
-    async def _release(self, finished: Task, *, spent_micros: int, now: datetime) -> None:
+    async def _release(
+        self,
+        finished: Task,
+        *,
+        spent_micros: int,
+        now: datetime,
+        reported: Sequence[NewEvent] = (),
+    ) -> None:
         """A running task ended: free its session's slot, add its cost to the totals, and
-        announce the end."""
+        announce the end (after the run's last ``reported`` events)."""
+        in_session = _in_session(reported)
         counted = await self._one(
             "release_running",
             session_id=finished.session_id,
             spent_micros=spent_micros,
             billed_amount=finished.cost_at(self.now()).amount,
+            events=1 + in_session,
         )
         assert counted is not None
-        await self._store_end(finished, counted["event_seq"], now)
+        last_in_session: int = counted["event_seq"]
+        await self._store_reported(
+            finished, reported, last_in_session - 1, last_seq=finished.event_seq - 2
+        )
+        await self._store_end(finished, last_in_session, now)
         await self._announce(finished, webhook_events.COMPLETED)
 
     async def heartbeat(self, worker_id: str) -> set[str]:
@@ -705,11 +725,17 @@ class SQLStore(Store, abc.ABC):
         await self._store_events([status, end])
 
     async def _store_reported(
-        self, task: Task, reported: Sequence[NewEvent], session_last: int | None
+        self,
+        task: Task,
+        reported: Sequence[NewEvent],
+        session_last: int | None,
+        *,
+        last_seq: int | None = None,
     ) -> None:
-        """A run's events, numbered up to the task's (and the session's) last ids."""
-        seq = task.event_seq - len(reported)
-        in_session = sum(1 for e in reported if e.kind in task_events.SESSION_KINDS)
+        """A run's events, numbered up to ``last_seq`` (default: the task's last id) and the
+        session's last id."""
+        seq = (task.event_seq if last_seq is None else last_seq) - len(reported)
+        in_session = _in_session(reported)
         session_seq = None if session_last is None else session_last - in_session
         events = []
         for new in reported:
@@ -962,6 +988,10 @@ class SQLStore(Store, abc.ABC):
 
 
 _SHOWS_TASK = frozenset({task_events.STATUS, task_events.END})
+
+
+def _in_session(events: Sequence[NewEvent]) -> int:
+    return sum(1 for e in events if e.kind in task_events.SESSION_KINDS)
 
 
 def _numbered(

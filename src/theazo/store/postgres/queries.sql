@@ -146,7 +146,7 @@ RETURNING event_seq;
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + %(spent_micros)s,
-    billed_amount = billed_amount + %(billed_amount)s, event_seq = event_seq + 1
+    billed_amount = billed_amount + %(billed_amount)s, event_seq = event_seq + %(events)s
 WHERE session_id = %(session_id)s
 RETURNING event_seq;
 
@@ -215,7 +215,8 @@ SET status = %(status)s, output = %(output)s, error_code = %(error_code)s,
     error_message = %(error_message)s, progress = coalesce(%(progress)s, progress),
     message = coalesce(%(message)s, message), compute_micros = compute_micros + %(compute_micros)s,
     charged_micros = charged_micros + %(charged_micros)s, finished_at = %(now)s,
-    lease_expires_at = NULL, event_seq = event_seq + 2
+    lease_expires_at = NULL, event_seq = event_seq + 2 + %(events)s,
+    log_bytes = log_bytes + %(log_bytes)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 

@@ -137,7 +137,7 @@ RETURNING event_seq;
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + :spent_micros,
-    billed_amount = billed_amount + :billed_amount, event_seq = event_seq + 1
+    billed_amount = billed_amount + :billed_amount, event_seq = event_seq + :events
 WHERE session_id = :session_id
 RETURNING event_seq;
 
@@ -200,7 +200,8 @@ SET status = :status, output = :output, error_code = :error_code,
     error_message = :error_message, progress = coalesce(:progress, progress),
     message = coalesce(:message, message), compute_micros = compute_micros + :compute_micros,
     charged_micros = charged_micros + :charged_micros, finished_at = :now,
-    lease_expires_at = NULL, event_seq = event_seq + 2
+    lease_expires_at = NULL, event_seq = event_seq + 2 + :events,
+    log_bytes = log_bytes + :log_bytes
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
