@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.…` as a script too
 
-from bench import claims, cluster, delivery, submits, waits
+from bench import claims, cluster, delivery, events, submits, waits
 from bench.common import (
     AGENTS_MODULE,
     REPO,
@@ -485,6 +485,8 @@ MEASUREMENTS: dict[str, Measurement] = {
     "submit_concurrent": submits.measure_submit_concurrent,
     "submit_batch": submits.measure_submit_batch,
     "waits_10k": waits.measure_waits_10k,
+    "event_latency": events.measure_event_latency,
+    "stream_memory": events.measure_stream_memory,
 }
 # The task count of each measurement that submits a number of tasks, unless --tasks is given.
 DEFAULT_TASKS = {

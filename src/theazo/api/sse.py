@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -59,7 +60,10 @@ def event_data(event: TaskEvent) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=defaults.SSE_FRAME_CACHE)
 def frame(event: TaskEvent, stream: StreamKind) -> bytes:
+    """One event as the stream sends it; the same event pushed to a thousand streams of one
+    session is serialised once (events hash by identity)."""
     event_id = event.seq if stream == "task" else event.session_seq
     assert event_id is not None  # the session stream carries only session events
     data = pydantic_core.to_json(event_data(event))

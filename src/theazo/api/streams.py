@@ -71,6 +71,7 @@ def _cursor(after: str | None, last_event_id: str | None) -> int | None:
 
 @router.get(
     "/sessions/{session_id}/tasks/{task_id}/events",
+    status_code=200,
     response_class=sse.EventStreamResponse,
     responses={**_STREAM, **problem_responses(404, 422)},
     summary="The task's events, live (Server-Sent Events)",
@@ -93,6 +94,7 @@ async def task_events(
 
 @router.get(
     "/sessions/{session_id}/events",
+    status_code=200,
     response_class=sse.EventStreamResponse,
     responses={**_STREAM, **problem_responses(404, 422)},
     summary="The status and progress events of every task of the session, live",

@@ -16,7 +16,7 @@ from rich.table import Table
 from theazo.core import defaults, json_values
 
 if TYPE_CHECKING:  # the SDK (httpx, pydantic) is imported when a command runs
-    from theazo.sdk import Session, Task, Theazo
+    from theazo.sdk import LogEvent, LogLine, Session, Task, Theazo
 
 out = Console()
 err = Console(stderr=True)
@@ -144,8 +144,11 @@ def submit(
         raise typer.Exit(1)
 
 
-def _follow(session: Session, task: Task, *, quiet: bool) -> Task:
-    """Long-poll the task, showing a live bar of its progress and message."""
+def _follow(session: Session, task: Task, *, quiet: bool, timeout: str | None = None) -> Task:
+    """Follow the task's event stream: a live bar of its progress and message, and the
+    agent's log lines printed above it (on stderr, as the bar is), until it ends."""
+    from theazo.sdk import EndEvent, LogEvent, ProgressEvent, StatusEvent
+
     columns = (
         TextColumn("[bold]{task.fields[status]:<9}"),
         BarColumn(),
@@ -154,18 +157,32 @@ def _follow(session: Session, task: Task, *, quiet: bool) -> Task:
         TextColumn("{task.description}"),
     )
     with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
-        line = bar.add_task("", total=1.0, status=task.status)
-        while not task.is_terminal:
-            bar.update(
-                line,
-                completed=task.progress or 0.0,
-                status=task.status,
-                description=_describe_live(task),
-            )
-            # A long poll: it returns at once when the task ends, else after the refresh.
-            task = session.tasks.wait(task.task_id, timeout=defaults.CLI_REFRESH_SECONDS)
-        bar.update(line, completed=task.progress or 0.0, status=task.status)
+        line = bar.add_task(_describe_live(task), total=1.0, status=task.status)
+        for event in session.tasks.stream(task.task_id, timeout=timeout):
+            if isinstance(event, StatusEvent | EndEvent):
+                task = event.task
+                bar.update(
+                    line,
+                    completed=task.progress or 0.0,
+                    status=task.status,
+                    description=_describe_live(task),
+                )
+            elif isinstance(event, ProgressEvent):
+                if event.progress is not None:
+                    bar.update(line, completed=event.progress)
+                if event.message is not None:
+                    bar.update(line, description=event.message)
+            elif isinstance(event, LogEvent) and not quiet:
+                bar.console.print(_log_text(event), highlight=False, markup=False)
+    if not task.is_terminal:  # the timeout passed: show the task as it is now
+        task = session.tasks.get(task.task_id)
     return task
+
+
+def _log_text(line: LogEvent | LogLine) -> Any:
+    from rich.text import Text
+
+    return Text(line.text, style="yellow" if line.stream == "stderr" else "")
 
 
 def _describe_live(task: Task) -> str:
@@ -245,13 +262,61 @@ def wait(
     api_key: ApiKey = None,
     base_url: BaseUrl = DEFAULT_BASE_URL,
 ) -> None:
-    """Wait for a task to end (or the timeout to pass), then show it."""
-    task = _with_task(
-        task_id, user, session_id, api_key, base_url, lambda s, t: s.tasks.wait(t, timeout=timeout)
-    )
+    """Wait for a task to end (or the timeout to pass), showing its progress and log, then
+    show it."""
+
+    def follow(session: Session, task_id: str) -> Task:
+        return _follow(session, session.tasks.get(task_id), quiet=as_json, timeout=timeout)
+
+    task = _with_task(task_id, user, session_id, api_key, base_url, follow)
     _show(task, as_json)
     if not task.is_terminal:
         raise typer.Exit(2)
+
+
+@tasks_app.command("logs")
+def logs(
+    task_id: TaskId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the task ends.")
+    ] = False,
+    user: User = DEFAULT_USER,
+    session_id: SessionId = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = DEFAULT_BASE_URL,
+) -> None:
+    """Print what the task's agent wrote: its stdout lines on stdout, its stderr on stderr."""
+    with _client(api_key, base_url) as theazo:
+        session = _session(theazo, user, session_id)
+        after = 0
+        while True:
+            page = session.tasks.logs(task_id, after=after, limit=defaults.LOG_PAGE_MAX)
+            for line in page:
+                _print_log_line(line, as_json)
+            if page.data:
+                after = page.data[-1].seq
+            if page.next_cursor is None:
+                break
+        if follow:
+            from theazo.sdk import LogEvent
+
+            for event in session.tasks.stream(task_id, after=after):
+                if isinstance(event, LogEvent):
+                    _print_log_line(event, as_json)
+
+
+def _print_log_line(line: LogEvent | LogLine, as_json: bool) -> None:
+    if as_json:
+        from theazo.sdk import LogLine
+
+        seq = line.seq if isinstance(line, LogLine) else line.id
+        at = None if line.at is None else line.at.isoformat()
+        record = {"seq": seq, "stream": line.stream, "text": line.text, "at": at}
+        out.print(json.dumps(record, ensure_ascii=False), highlight=False, soft_wrap=True)
+        return
+    console = err if line.stream == "stderr" else out
+    console.print(line.text, highlight=False, markup=False, soft_wrap=True)
 
 
 @tasks_app.command("cancel")

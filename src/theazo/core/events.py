@@ -40,11 +40,13 @@ class NewEvent:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TaskEvent:
     """A stored event of one task.
 
     ``task`` is the task as the event shows it, for ``status`` and ``end`` (None otherwise).
+    Events compare (and hash) by identity: the one event a commit told every stream about is
+    written once for all of them (api/sse.py).
     """
 
     task_pk: int

@@ -28,7 +28,16 @@ class Subscription:
     ``SUBSCRIPTION_MAX_PENDING`` events; past that it drops them and asks for a read.
     """
 
-    __slots__ = ("_hub", "_keys", "_pending", "_wake", "closed", "resync", "session_only")
+    __slots__ = (
+        "_hub",
+        "_keys",
+        "_pending",
+        "_waiter",
+        "_woken",
+        "closed",
+        "resync",
+        "session_only",
+    )
 
     def __init__(
         self, hub: EventHub, keys: tuple[tuple[str, str], ...], *, session_only: bool
@@ -36,7 +45,10 @@ class Subscription:
         self._hub = hub
         self._keys = keys
         self._pending: deque[TaskEvent] = deque()
-        self._wake = asyncio.Event()
+        # A bare future and a timer, not an asyncio.Event and wait_for: a thousand idle
+        # streams should cost a thousand small objects, not a thousand more tasks.
+        self._waiter: asyncio.Future[bool] | None = None
+        self._woken = False
         self.session_only = session_only  # only the session stream's events (status, progress)
         self.resync = False
         self.closed = False  # the node is stopping: end the stream, the client resumes
@@ -53,35 +65,50 @@ class Subscription:
             self.resync = True
         else:
             self._pending.append(event)
-        self._wake.set()
+        self._wake()
 
     def wake_to_read(self, *, closing: bool = False) -> None:
         self._pending.clear()
         self.resync = True
         self.closed = self.closed or closing
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def take(self) -> tuple[list[TaskEvent], bool]:
         """What arrived since the last call, and whether the reader must read the store
         instead (then it does so now: the flag is cleared)."""
         taken, resync = list(self._pending), self.resync
         self._pending.clear()
-        self._wake.clear()
+        self._woken = False
         self.resync = False
         return taken, resync
 
     async def wait(self, timeout: float) -> bool:
         """True when something arrived (or a read is due) within ``timeout`` seconds."""
-        if self._wake.is_set():
+        if self._woken:
             return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _expire, waiter)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def close(self) -> None:
         self._hub.unsubscribe(self)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class EventHub:
