@@ -37,6 +37,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[No
             workdir=tmp_path_factory.mktemp("worker"),
             port=free_port(),
             api_keys=[api_key],
+            args=[],
             database=url,
         )
         api.launch()
