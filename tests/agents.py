@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
 import os
 import subprocess
 import sys
@@ -194,10 +195,12 @@ def ticker(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
 
 @agent("chatty")
 def chatty(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
-    """Writes ``mib`` MiB of output in 1 KiB lines, some through a subprocess, then returns."""
+    """Has a subprocess print a line, logs a warning, then writes ``mib`` MiB of output in
+    1 KiB lines, and returns."""
+    subprocess.run([sys.executable, "-c", "print('from a child')"], check=True)
+    logging.warning("about to be chatty")
     line = "x" * 1023 + "\n"
     for _ in range(int(float(input.get("mib", 10)) * 1024)):
         sys.stdout.write(line)
     sys.stdout.flush()
-    subprocess.run([sys.executable, "-c", "print('from a child')"], check=True)
     return {"done": True}

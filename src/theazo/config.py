@@ -44,6 +44,7 @@ class NodeConfig:
     scheduling: Scheduling = Scheduling.FAIR
     allow_private_webhooks: bool = False
     memory_limit_mb: int = defaults.MEMORY_LIMIT_MB
+    log_limit_bytes: int = defaults.LOG_LIMIT_BYTES
     cpu_limit_seconds: int = defaults.CPU_LIMIT_SECONDS
     task_timeout_seconds: float = defaults.DEFAULT_TASK_TIMEOUT_SECONDS
     max_wait_seconds: float = defaults.MAX_WAIT_SECONDS

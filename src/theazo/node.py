@@ -151,7 +151,10 @@ class Node:
             DispatchSettings(
                 concurrency=self.config.concurrency,
                 safety_sweep_seconds=self.store.safety_sweep_seconds,
-                run=RunSettings(cpu_limit_seconds=self.config.cpu_limit_seconds),
+                run=RunSettings(
+                    cpu_limit_seconds=self.config.cpu_limit_seconds,
+                    log_limit_bytes=self.config.log_limit_bytes,
+                ),
             ),
         )
         rescuer = Rescuer(self.store, self.config.rescue_interval_seconds)

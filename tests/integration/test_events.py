@@ -16,6 +16,7 @@ from tests.support.sse import events_of, read_until_end
 from theazo import Theazo
 from theazo.sdk import (
     EndEvent,
+    LogEvent,
     NotFoundError,
     ProgressEvent,
     Session,
@@ -250,3 +251,46 @@ def test_a_stream_survives_a_restart_of_the_server(start_server: StartServer, ap
         assert [e.id for e in seen if not isinstance(e, StatusEvent)] == [
             e.id for e in everything if e.event != "status"
         ]
+
+
+def test_the_log_keeps_what_the_agent_printed_in_order(session: Session) -> None:
+    task = session.tasks.submit("ticker", {"steps": 3, "every": 0.05, "stderr": True})
+    seen = list(session.tasks.stream(task.task_id, timeout="30s"))
+    lines = [(e.stream, e.text) for e in seen if isinstance(e, LogEvent)]
+    assert [t for s, t in lines if s == "stdout"] == ["tick 1", "tick 2", "tick 3"]
+    assert [t for s, t in lines if s == "stderr"] == ["warn 1", "warn 2", "warn 3"]
+    last_line = max(i for i, e in enumerate(seen) if isinstance(e, LogEvent))
+    assert last_line < len(seen) - 1 and isinstance(seen[-1], EndEvent)  # all before the end
+
+    page = session.tasks.logs(task.task_id)
+    assert [(line.stream, line.text) for line in page] == lines
+    assert page.next_cursor is None
+    first_two = session.tasks.logs(task.task_id, limit=2)
+    assert len(first_two) == 2 and first_two.next_cursor is not None
+    rest = session.tasks.logs(task.task_id, after=first_two.next_cursor)
+    assert [line.seq for line in [*first_two, *rest]] == [line.seq for line in page]
+    assert all(line.at is not None for line in page)
+
+
+def test_a_chatty_agent_is_cut_at_the_cap_and_still_completes(session: Session) -> None:
+    task = session.tasks.submit("chatty", {"mib": 10})
+    done = session.tasks.wait(task.task_id, timeout="60s")
+    assert done.status == "completed" and done.output == {"done": True}
+    lines = []
+    after: int | None = None
+    while True:
+        page = session.tasks.logs(task.task_id, after=after, limit=1000)
+        lines += page.data
+        if page.next_cursor is None:
+            break
+        after = int(page.next_cursor)
+    texts = [line.text for line in lines]
+    assert texts[0] == "from a child"  # a subprocess's output is the task's too
+    assert any("about to be chatty" in t for t in texts)  # logging, on stderr
+    kept = sum(len(line.text.encode()) + 1 for line in lines if line.text.startswith("x"))
+    assert 1024 * 1024 - 2048 < kept <= 1024 * 1024
+    notes = [line.text for line in lines if line.text.startswith("[theazo]")]
+    assert len(notes) == 2 and all(line.stream == "stderr" for line in lines[-1:])
+    assert "reached its limit of 1048576 bytes" in notes[0]
+    dropped = int(notes[1].split()[1])
+    assert 9 * 1024 * 1024 < dropped < 10 * 1024 * 1024

@@ -21,6 +21,15 @@ def megabytes(value: str) -> int:
     return int(int(match.group(1)) * _SIZE_MB[unit])
 
 
+def size_bytes(value: str) -> int:
+    """``1048576`` (bytes), ``512K``, ``1M``, ``1MiB``."""
+    match = _SIZE.match(value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r} is not a size: use e.g. 512K or 1M")
+    unit = (match.group(2) or "b").lower()[:1]
+    return int(int(match.group(1)) * _SIZE_MB[unit] * 2**20)
+
+
 def seconds(value: str) -> float:
     try:
         return parse_duration(value)

@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 
 from theazo.agent import BUNDLED_AGENT_MODULES
-from theazo.cli.options import megabytes, positive_seconds, schedule, seconds, whole_seconds
+from theazo.cli.options import (
+    megabytes,
+    positive_seconds,
+    schedule,
+    seconds,
+    size_bytes,
+    whole_seconds,
+)
 from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy
 from theazo.core import defaults
 from theazo.core.durations import format_duration
@@ -82,6 +89,14 @@ SchedulingOption = Annotated[
 MemoryLimit = Annotated[
     str,
     typer.Option(envvar="THEAZO_MEMORY_LIMIT", help="Address space per sandbox (0 = none)."),
+]
+LogLimit = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_LOG_LIMIT",
+        help="What one task's log keeps of its agent's stdout and stderr (e.g. 1M); the rest "
+        "is dropped and counted.",
+    ),
 ]
 CpuLimit = Annotated[
     str, typer.Option(envvar="THEAZO_CPU_LIMIT", help="CPU time per sandbox (0 = none).")
@@ -225,6 +240,7 @@ def serve(
     allow_private_webhooks: AllowPrivate = False,
     scheduling: SchedulingOption = Scheduling.FAIR,
     memory_limit: MemoryLimit = f"{defaults.MEMORY_LIMIT_MB}M",
+    log_limit: LogLimit = f"{defaults.LOG_LIMIT_BYTES // 1024}K",
     cpu_limit: CpuLimit = str(defaults.CPU_LIMIT_SECONDS),
     task_timeout: TaskTimeout = f"{defaults.DEFAULT_TASK_TIMEOUT_SECONDS:g}",
     max_wait: MaxWait = f"{defaults.MAX_WAIT_SECONDS:g}",
@@ -267,6 +283,7 @@ def serve(
             compute_price=compute_price,
             scheduling=scheduling,
             memory_limit=memory_limit,
+            log_limit=log_limit,
             cpu_limit=cpu_limit,
             shutdown_grace=shutdown_grace,
             kill_grace=kill_grace,
@@ -304,6 +321,7 @@ def worker(
     compute_price: ComputePrice = defaults.COMPUTE_PRICE_PER_SECOND,
     scheduling: SchedulingOption = Scheduling.FAIR,
     memory_limit: MemoryLimit = f"{defaults.MEMORY_LIMIT_MB}M",
+    log_limit: LogLimit = f"{defaults.LOG_LIMIT_BYTES // 1024}K",
     cpu_limit: CpuLimit = str(defaults.CPU_LIMIT_SECONDS),
     shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
     kill_grace: KillGrace = f"{defaults.KILL_GRACE_SECONDS:g}",
@@ -341,6 +359,7 @@ def worker(
                 compute_price=compute_price,
                 scheduling=scheduling,
                 memory_limit=memory_limit,
+                log_limit=log_limit,
                 cpu_limit=cpu_limit,
                 shutdown_grace=shutdown_grace,
                 kill_grace=kill_grace,
@@ -373,6 +392,7 @@ def _running_tasks(
     compute_price: float,
     scheduling: Scheduling,
     memory_limit: str,
+    log_limit: str,
     cpu_limit: str,
     shutdown_grace: str,
     kill_grace: str,
@@ -394,6 +414,7 @@ def _running_tasks(
         "compute_price": compute_price,
         "scheduling": scheduling,
         "memory_limit_mb": megabytes(memory_limit),
+        "log_limit_bytes": size_bytes(log_limit),
         "cpu_limit_seconds": whole_seconds(cpu_limit),
         "shutdown_grace_seconds": seconds(shutdown_grace),
         "kill_grace_seconds": seconds(kill_grace),

@@ -77,6 +77,7 @@ STREAM_TOKEN_TTL_SECONDS = 900.0  # a browser's stream token: 15 minutes unless 
 STREAM_TOKEN_MAX_TTL_SECONDS = 24 * 3600.0  # a token lives a day at most: it is a bearer secret
 LOG_LIMIT_BYTES = 1024 * 1024  # a task's log holds 1 MiB; past it, lines are dropped and counted
 LOG_MAX_LINE_CHARS = 16 * 1024  # a longer line is cut into pieces: one event stays small
+LOG_DRAIN_SECONDS = 0.5  # an answer waits this long at most for what the agent printed before it
 LOG_PARTIAL_LINE_SECONDS = 0.5  # text without a newline is sent once it waited this long
 LOG_PAGE_DEFAULT = 100  # lines of a log page unless ?limit= says otherwise
 LOG_PAGE_MAX = 1_000  # bounds the work of one log request

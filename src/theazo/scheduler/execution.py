@@ -21,11 +21,11 @@ from theazo.core.models import ClaimedTask, Outcome, TaskError
 from theazo.core.states import ErrorCode
 from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
 from theazo.sandbox.protocol import FrameTooLarge
+from theazo.scheduler.logs import LogLines
 from theazo.scheduler.outcome import RunReport, classify, failed
 from theazo.store.base import Store
 
 log = logging.getLogger("theazo.scheduler")
-agent_log = logging.getLogger("theazo.agent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,7 @@ class RunSettings:
     cpu_limit_seconds: int = defaults.CPU_LIMIT_SECONDS
     max_output_bytes: int = defaults.MAX_OUTPUT_BYTES
     progress_flush_seconds: float = defaults.PROGRESS_FLUSH_SECONDS
+    log_limit_bytes: int = defaults.LOG_LIMIT_BYTES
 
 
 class TaskRun:
@@ -53,6 +54,12 @@ class TaskRun:
         self._pending_events: list[NewEvent] = []  # progress, charges and logs, in order
         self._pending_log_bytes = 0
         self._charged = 0  # micros this attempt charged, for each charge event's total
+        self._log = LogLines(settings.log_limit_bytes, claimed.task.log_bytes, store.now)
+        self._logged_bytes = claimed.task.log_bytes  # what the store counts in the log
+        self._late_logs: list[NewEvent] = []  # lines read once the task had ended
+        self._late_log_bytes = 0
+        self._late_lock = asyncio.Lock()
+        self._partial_timer: asyncio.TimerHandle | None = None
         self._flush_lock = asyncio.Lock()
         self._flush_timer: asyncio.TimerHandle | None = None
         self._budget_timer: asyncio.TimerHandle | None = None
@@ -81,18 +88,22 @@ class TaskRun:
         try:
             report = await self._relay_reports(self.sandbox)
             if report.is_final and not self.ended:
-                # The agent's answer is final: record it now, not after the process is reaped.
+                # The agent's answer is final: record it now, not after the process is reaped,
+                # once what it printed before answering is read (its log comes before its end).
+                await asyncio.wait({output}, timeout=defaults.LOG_DRAIN_SECONDS)
                 await self._record(classify(report, None, self.settings.cpu_limit_seconds))
             exit_status = await self.sandbox.exited
         finally:
             timeout.cancel()
-            for timer in (self._flush_timer, self._budget_timer):
+            for timer in (self._flush_timer, self._budget_timer, self._partial_timer):
                 if timer is not None:
                     timer.cancel()
             self.sandbox.close_channel()
         if not self.ended:
+            await asyncio.wait({output}, timeout=defaults.LOG_DRAIN_SECONDS)
             await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
         await output
+        await self._store_late_logs()
         await self.sandbox.close_network()
         self._log_end(exit_status)
 
@@ -109,10 +120,47 @@ class TaskRun:
         }
 
     async def _relay_output(self, sandbox: Sandbox) -> None:
-        """What the agent prints, to this node's log for now."""
+        """What the agent writes to stdout and stderr, as the task's log, line by line."""
+        loop = asyncio.get_running_loop()
         async for chunk in sandbox.output():
-            text = chunk.data.decode(errors="replace").rstrip("\n")
-            agent_log.debug("task %s %s: %s", self.task_id, chunk.stream, text)
+            self._add_log_lines(self._log.feed(chunk.stream, chunk.data, loop.time()))
+            self._schedule_overdue_lines()
+        self._add_log_lines(self._log.close())
+
+    def _schedule_overdue_lines(self) -> None:
+        """Text the agent wrote without a newline goes out once it waited long enough."""
+        since = self._log.waiting_since()
+        if since is None or self._partial_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def send_overdue() -> None:
+            self._partial_timer = None
+            self._add_log_lines(self._log.overdue(loop.time()))
+            self._schedule_overdue_lines()
+
+        delay = max(0.0, since + defaults.LOG_PARTIAL_LINE_SECONDS - loop.time())
+        self._partial_timer = loop.call_later(delay, send_overdue)
+
+    def _add_log_lines(self, lines: list[NewEvent]) -> None:
+        kept = self._log.kept_bytes - self._logged_bytes
+        self._logged_bytes = self._log.kept_bytes
+        if not lines:
+            return
+        if self.ended:  # recorded already (a cancel, a timeout): kept after its end
+            self._late_logs += lines
+            self._late_log_bytes += kept
+            asyncio.get_running_loop().create_task(self._store_late_logs())
+            return
+        self._pending_events += lines
+        self._pending_log_bytes += kept
+        self._schedule_flush()
+
+    async def _store_late_logs(self) -> None:
+        async with self._late_lock:
+            lines, self._late_logs = self._late_logs, []
+            log_bytes, self._late_log_bytes = self._late_log_bytes, 0
+            await self.store.append_logs(self.task, lines, log_bytes)
 
     async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
         report = RunReport()
@@ -226,9 +274,14 @@ class TaskRun:
                 events=events,
                 log_bytes=log_bytes,
             )
-            if saved is None:
+            if saved is None:  # the task is no longer ours; its log keeps what was read
                 self.ended = True
                 self._kill()
+                lines = [e for e in events if e.kind == task_events.LOG]
+                if lines:
+                    self._late_logs[:0] = lines
+                    self._late_log_bytes += log_bytes
+                    await self._store_late_logs()
 
     def _should_announce(self, progress: float | None, message: str | None, now: float) -> bool:
         """A progress webhook at most every few seconds per task, if the task asked."""
