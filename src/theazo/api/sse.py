@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -60,10 +60,24 @@ def event_data(event: TaskEvent) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=defaults.SSE_FRAME_CACHE)
+# What each event looks like on the wire, for as long as the event is in use: the same event
+# pushed to a thousand streams of one session is written once, and forgotten with it.
+_WRITTEN: dict[StreamKind, weakref.WeakKeyDictionary[TaskEvent, bytes]] = {
+    "task": weakref.WeakKeyDictionary(),
+    "session": weakref.WeakKeyDictionary(),
+}
+
+
 def frame(event: TaskEvent, stream: StreamKind) -> bytes:
-    """One event as the stream sends it; the same event pushed to a thousand streams of one
-    session is serialised once (events hash by identity)."""
+    """One event as the stream sends it."""
+    written = _WRITTEN[stream]
+    found = written.get(event)
+    if found is None:
+        found = written[event] = _frame(event, stream)
+    return found
+
+
+def _frame(event: TaskEvent, stream: StreamKind) -> bytes:
     event_id = event.seq if stream == "task" else event.session_seq
     assert event_id is not None  # the session stream carries only session events
     data = pydantic_core.to_json(event_data(event))

@@ -71,7 +71,6 @@ SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to fini
 STREAM_KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing a stream
 STREAM_RETRY_MILLISECONDS = 1_000  # what a stream tells EventSource to wait before reconnecting
 STREAM_PAGE_EVENTS = 500  # events a stream reads from the store at a time when it catches up
-SSE_FRAME_CACHE = 4_096  # events kept written: one event sent to many streams is written once
 SUBSCRIPTION_MAX_PENDING = 1_000  # events held for a slow stream; past it, it reads the store
 STREAM_TOKEN_TTL_SECONDS = 900.0  # a browser's stream token: 15 minutes unless asked otherwise
 STREAM_TOKEN_MAX_TTL_SECONDS = 24 * 3600.0  # a token lives a day at most: it is a bearer secret

@@ -40,13 +40,13 @@ class NewEvent:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class TaskEvent:
     """A stored event of one task.
 
     ``task`` is the task as the event shows it, for ``status`` and ``end`` (None otherwise).
-    Events compare (and hash) by identity: the one event a commit told every stream about is
-    written once for all of them (api/sse.py).
+    Events compare (and hash) by identity, and may be weakly referred to: the one event a
+    commit told every stream about is written once for all of them (api/sse.py).
     """
 
     task_pk: int

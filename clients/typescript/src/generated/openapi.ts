@@ -213,6 +213,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{session_id}/tasks/{task_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's events, live (Server-Sent Events) */
+        get: operations["task_events_v1_sessions__session_id__tasks__task_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The status and progress events of every task of the session, live */
+        get: operations["session_events_v1_sessions__session_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}/tasks/{task_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the agent wrote to stdout and stderr, in order */
+        get: operations["task_logs_v1_sessions__session_id__tasks__task_id__logs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A short-lived token that reads this session's streams and logs (for a browser) */
+        post: operations["mint_token_v1_sessions__session_id__tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -370,6 +438,39 @@ export interface components {
             /** Budget */
             budget: number | null;
         };
+        /** LogLineOut */
+        LogLineOut: {
+            /**
+             * Seq
+             * @description The line's event id: increasing within the task, with gaps.
+             */
+            seq: number;
+            /**
+             * Stream
+             * @enum {string}
+             */
+            stream: "stdout" | "stderr";
+            /**
+             * Text
+             * @description One line, without its newline.
+             */
+            text: string;
+            /**
+             * At
+             * @description When the server read it.
+             */
+            at: string;
+        };
+        /** LogPage */
+        LogPage: {
+            /** Data */
+            data: components["schemas"]["LogLineOut"][];
+            /**
+             * Nextcursor
+             * @description Pass as ?after= for the lines stored after this page; null when none are (yet: a running task's log grows).
+             */
+            nextCursor: string | null;
+        };
         /** PreviousSecretOut */
         PreviousSecretOut: {
             /** Secret */
@@ -451,6 +552,26 @@ export interface components {
         /** SessionPatch */
         SessionPatch: {
             limits: components["schemas"]["LimitsBody"];
+        };
+        /** StreamTokenBody */
+        StreamTokenBody: {
+            /**
+             * Ttl
+             * @description How long the token opens streams: "15m" (the default) to "24h".
+             */
+            ttl?: string | number | null;
+        };
+        /** StreamTokenOut */
+        StreamTokenOut: {
+            /**
+             * Token
+             * @description Pass as ?token= to this session's event streams and logs.
+             */
+            token: string;
+            /** Sessionid */
+            sessionId: string;
+            /** Expiresat */
+            expiresAt: string;
         };
         /** SubmitBody */
         SubmitBody: {
@@ -1426,6 +1547,276 @@ export interface operations {
             };
             /** @description No key, or an unknown one */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    task_events_v1_sessions__session_id__tasks__task_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id (the `id:` of the last event received); the same as the Last-Event-ID header, which it overrides. */
+                after?: string | null;
+                /** @description A stream token (POST /v1/sessions/{sessionId}/tokens), for a browser's EventSource, which cannot send an Authorization header. */
+                token?: string | null;
+            };
+            header?: {
+                /** @description Sent by EventSource when it reconnects: resume after this id. */
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                session_id: string;
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events (docs/api.md, Events) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task ended before the given id: nothing will follow. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No key, or an unknown one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown, or not in the caller's project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is wrong; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    session_events_v1_sessions__session_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id (the `id:` of the last event received); the same as the Last-Event-ID header, which it overrides. */
+                after?: string | null;
+                /** @description A stream token (POST /v1/sessions/{sessionId}/tokens), for a browser's EventSource, which cannot send an Authorization header. */
+                token?: string | null;
+            };
+            header?: {
+                /** @description Sent by EventSource when it reconnects: resume after this id. */
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events (docs/api.md, Events) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task ended before the given id: nothing will follow. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No key, or an unknown one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown, or not in the caller's project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is wrong; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "text/event-stream": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    task_logs_v1_sessions__session_id__tasks__task_id__logs_get: {
+        parameters: {
+            query?: {
+                /** @description A line's `seq`, or the previous page's `nextCursor` */
+                after?: string | null;
+                limit?: number;
+                /** @description A stream token (POST /v1/sessions/{sessionId}/tokens), for a browser's EventSource, which cannot send an Authorization header. */
+                token?: string | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description No key, or an unknown one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown, or not in the caller's project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is wrong; the problem names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mint_token_v1_sessions__session_id__tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["StreamTokenBody"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamTokenOut"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No key, or an unknown one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown, or not in the caller's project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body or input too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is wrong; the problem names it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
