@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import StartServer
 from tests.support.server import ServerProcess, new_api_key
 from tests.support.sse import events_of, read_until_end
-from theazo import Theazo
+from theazo import AsyncTheazo, Theazo
 from theazo.sdk import (
     EndEvent,
     LogEvent,
@@ -294,3 +294,22 @@ def test_a_chatty_agent_is_cut_at_the_cap_and_still_completes(session: Session) 
     assert "reached its limit of 1048576 bytes" in notes[0]
     dropped = int(notes[1].split()[1])
     assert 9 * 1024 * 1024 < dropped < 10 * 1024 * 1024
+
+
+async def test_the_async_client_streams_the_same(server: ServerProcess, api_key: str) -> None:
+    async with AsyncTheazo(api_key=api_key, base_url=server.base_url) as client:
+        session = await client.sessions.for_user(f"user_{uuid.uuid4().hex[:12]}")
+        task = await session.tasks.submit("ticker", {"steps": 2, "every": 0.05})
+        seen = [event async for event in session.tasks.stream(task.task_id, timeout="30s")]
+        in_session = []
+        async for event in session.events(timeout="10s"):
+            in_session.append(event)
+            if isinstance(event, StatusEvent) and event.task.is_terminal:
+                break
+        logs = await session.tasks.logs(task.task_id)
+        token = await session.stream_token()
+    assert seen[0].event == "status" and isinstance(seen[-1], EndEvent)
+    assert [e.data["text"] for e in seen if e.event == "log"] == ["tick 1", "tick 2"]
+    assert [line.text for line in logs] == ["tick 1", "tick 2"]
+    assert [e.id for e in in_session] == list(range(1, len(in_session) + 1))
+    assert token.session_id == session.session_id

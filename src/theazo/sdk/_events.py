@@ -79,7 +79,7 @@ def to_event(event_id: str | None, name: str, data: str) -> StreamEvent | None:
         number = int(event_id or 0)
         if name in ("status", "end"):
             model = StatusEvent if name == "status" else EndEvent
-            return model(id=number, task=Task.model_validate(payload))
+            return model(id=number, task=Task.model_validate(payload), data=payload)
         kinds: dict[str, type[StreamEvent]] = {
             "progress": ProgressEvent,
             "log": LogEvent,
@@ -88,7 +88,7 @@ def to_event(event_id: str | None, name: str, data: str) -> StreamEvent | None:
         known = kinds.get(name)
         if known is None:
             return None
-        return known.model_validate({**payload, "id": number})
+        return known.model_validate({**payload, "id": number, "data": payload})
     except (ValueError, pydantic.ValidationError) as exc:
         raise TheazoError(f"the server sent a {name!r} event we cannot read: {exc}") from exc
 

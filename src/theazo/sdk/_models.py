@@ -382,10 +382,12 @@ class StreamEvent(WireModel):
     Attributes:
         id: The event's id in its stream (a task's stream, or a session's): resume after it.
         event: Its name: ``"status"``, ``"progress"``, ``"log"``, ``"charge"`` or ``"end"``.
+        data: Its JSON ``data`` as the server sent it (the typed fields read the same).
     """
 
     id: int
     event: str
+    data: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class StatusEvent(StreamEvent):
