@@ -26,14 +26,16 @@ class Cluster:
     api: list[ServerProcess]
     workers: list[ServerProcess]
     api_key: str
-    shared: Path  # shown to every sandbox of the worker nodes, writable (--sandbox-mount)
+    shared: Path  # shown to every sandbox of the worker nodes as /shared, writable
 
-    def shared_dir(self) -> Path:
-        """A fresh directory the recorder agents of one test write to."""
-        path = self.shared / uuid.uuid4().hex
+    def shared_dir(self) -> tuple[Path, str]:
+        """A fresh directory the recorder agents of one test write to: on the host, and as
+        the sandboxes see it."""
+        name = uuid.uuid4().hex
+        path = self.shared / name
         path.mkdir()
         path.chmod(0o777)  # the sandboxes' user is not the test's when the test runs as root
-        return path
+        return path, f"/shared/{name}"
 
     def client(self, index: int) -> Theazo:
         return Theazo(api_key=self.api_key, base_url=self.api[index].base_url)
@@ -55,7 +57,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[
     lease = ["--lease", f"{LEASE_SECONDS:g}s"]
     shared = tmp_path_factory.mktemp("shared")
     shared.chmod(0o755)
-    shown = ["--sandbox-mount", f"{shared}:rw", "--sandbox-env", "TEST_NODE_NAME"]
+    shown = ["--sandbox-mount", f"{shared}:/shared:rw", "--sandbox-env", "TEST_NODE_NAME"]
     with postgres_schema() as url:
         started: list[ServerProcess] = []
         try:
@@ -125,14 +127,14 @@ def test_cancel_on_one_node_kills_the_sandbox_on_a_worker_node(cluster: Cluster)
 
 
 def test_many_tasks_across_two_workers_each_run_exactly_once(cluster: Cluster) -> None:
-    tmp_path = cluster.shared_dir()
+    tmp_path, seen_as = cluster.shared_dir()
     headers = {"Authorization": f"Bearer {cluster.api_key}"}
     with cluster.client(0) as a:
         session = a.sessions.for_user("bulk")
         for batch in range(2):  # half through each API node
             response = httpx.post(
                 f"{cluster.api[batch].base_url}/v1/sessions/{session.session_id}/tasks/batch",
-                json={"tasks": [{"agent": "recorder", "input": {"dir": str(tmp_path)}}] * 1000},
+                json={"tasks": [{"agent": "recorder", "input": {"dir": seen_as}}] * 1000},
                 headers=headers,
                 timeout=60,
             )
@@ -155,15 +157,15 @@ def test_many_tasks_across_two_workers_each_run_exactly_once(cluster: Cluster) -
 
 
 def test_killing_a_worker_mid_task_loses_only_its_tasks(cluster: Cluster) -> None:
-    tmp_path = cluster.shared_dir()
+    tmp_path, seen_as = cluster.shared_dir()
     with cluster.client(0) as a:
         session = a.sessions.for_user("crash")
         slow = [
-            session.tasks.submit(agent="recorder", input={"dir": str(tmp_path), "seconds": 30})
+            session.tasks.submit(agent="recorder", input={"dir": seen_as, "seconds": 30})
             for _ in range(4)
         ]
         retried = session.tasks.submit(
-            agent="recorder", input={"dir": str(tmp_path), "seconds": 2}, retries=1
+            agent="recorder", input={"dir": seen_as, "seconds": 2}, retries=1
         )
         everything = [*slow, retried]
         eventually(

@@ -30,8 +30,10 @@ def test_a_mount_is_host_path_sandbox_path_and_mode(spec: str, mount: Mount) -> 
         ("data", "not an absolute path"),
         ("/data:models", "not an absolute path"),
         ("/a:/b:/c", "HOST_PATH"),
-        ("/x:/", "cannot be replaced"),
-        ("/x:/proc", "cannot be replaced"),
+        ("/x:/", "not a place for a mount"),
+        ("/x:/proc", "not a place for a mount"),
+        ("/x:/tmp/x", "outside /workspace, /tmp"),
+        ("/x:/workspace", "outside /workspace, /tmp"),
         (":/x", "HOST_PATH"),
     ],
 )

@@ -40,38 +40,41 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class SandboxCgroup:
-    """One sandbox's cgroup: a directory per hierarchy (one on v2)."""
+    """One sandbox's cgroup: a directory per hierarchy (one on v2), named ``name`` beneath
+    each of the zygote's roots (directory descriptors: the zygote stands in the sandboxes'
+    template, where /sys is not)."""
 
     version: str
-    paths: tuple[Path, ...]
+    roots: tuple[int, ...]
+    name: str
 
     def add(self, pid: int) -> None:
-        for path in self.paths:
-            (path / "cgroup.procs").write_text(str(pid))
+        for root in self.roots:
+            _write(root, f"{self.name}/cgroup.procs", str(pid))
 
     def usage(self) -> Usage:
         if self.version == "v2":
-            (path,) = self.paths
-            events = _keyed(path / "memory.events")
-            cpu = _keyed(path / "cpu.stat").get("usage_usec", 0) / 1e6
-            peak = _int(path / "memory.peak")
+            (root,) = self.roots
+            events = _keyed(root, f"{self.name}/memory.events")
+            cpu = _keyed(root, f"{self.name}/cpu.stat").get("usage_usec", 0) / 1e6
+            peak = _int(root, f"{self.name}/memory.peak")
             return Usage(peak, cpu, events.get("oom_kill", 0))
-        memory, _, cpuacct = self.paths
+        memory, _, cpuacct = self.roots
         return Usage(
-            _int(memory / "memory.max_usage_in_bytes"),
-            _int(cpuacct / "cpuacct.usage") / 1e9,
-            _keyed(memory / "memory.oom_control").get("oom_kill", 0),
+            _int(memory, f"{self.name}/memory.max_usage_in_bytes"),
+            _int(cpuacct, f"{self.name}/cpuacct.usage") / 1e9,
+            _keyed(memory, f"{self.name}/memory.oom_control").get("oom_kill", 0),
         )
 
     def kill(self) -> None:
         if self.version == "v2":
             with contextlib.suppress(OSError):
-                (self.paths[0] / "cgroup.kill").write_text("1")
+                _write(self.roots[0], f"{self.name}/cgroup.kill", "1")
 
     def remove(self) -> None:
-        for path in self.paths:
+        for root in self.roots:
             with contextlib.suppress(OSError):
-                path.rmdir()
+                os.rmdir(self.name, dir_fd=root)
 
 
 class Cgroups:
@@ -79,7 +82,8 @@ class Cgroups:
 
     def __init__(self, version: str, roots: tuple[Path, ...]) -> None:
         self.version = version
-        self.roots = roots
+        self.paths = roots
+        self.roots = tuple(os.open(r, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for r in roots)
 
     @classmethod
     def detect(cls, server_pid: int) -> Cgroups:
@@ -145,25 +149,24 @@ class Cgroups:
 
     def create(self, name: str, memory_bytes: int, max_processes: int) -> SandboxCgroup:
         """A new cgroup for one sandbox, with its limits (``memory_bytes`` 0: no limit)."""
-        paths = tuple(root / name for root in self.roots)
-        for path in paths:
-            path.mkdir()
-        cgroup = SandboxCgroup(self.version, paths)
+        for root in self.roots:
+            os.mkdir(name, dir_fd=root)
+        cgroup = SandboxCgroup(self.version, self.roots, name)
         try:
             if self.version == "v2":
-                (path,) = paths
+                (root,) = self.roots
                 if memory_bytes:
-                    (path / "memory.max").write_text(str(memory_bytes))
+                    _write(root, f"{name}/memory.max", str(memory_bytes))
                     with contextlib.suppress(OSError):  # no swap accounting on this host
-                        (path / "memory.swap.max").write_text("0")
-                (path / "pids.max").write_text(str(max_processes))
+                        _write(root, f"{name}/memory.swap.max", "0")
+                _write(root, f"{name}/pids.max", str(max_processes))
             else:
-                memory, pids, _ = paths
+                memory, pids, _ = self.roots
                 if memory_bytes:
-                    (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                    _write(memory, f"{name}/memory.limit_in_bytes", str(memory_bytes))
                     with contextlib.suppress(OSError):
-                        (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
-                (pids / "pids.max").write_text(str(max_processes))
+                        _write(memory, f"{name}/memory.memsw.limit_in_bytes", str(memory_bytes))
+                _write(pids, f"{name}/pids.max", str(max_processes))
         except OSError:
             cgroup.remove()
             raise
@@ -172,12 +175,11 @@ class Cgroups:
     def close(self) -> None:
         """Remove what this zygote made (its sandboxes' cgroups are gone by now)."""
         if self.version == "v1":
-            for root in self.roots:
-                for child in root.iterdir() if root.exists() else ():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
+            for path in self.paths:
                 with contextlib.suppress(OSError):
-                    root.rmdir()
+                    path.rmdir()
+        for root in self.roots:
+            os.close(root)
 
 
 def _memberships() -> dict[str, str]:
@@ -200,18 +202,34 @@ def _mount_point(fstype: str, controller: str | None = None) -> Path | None:
     return None
 
 
-def _keyed(path: Path) -> dict[str, int]:
+def _write(directory: int, path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=directory)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(directory: int, path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=directory)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
+
+
+def _keyed(directory: int, path: str) -> dict[str, int]:
     values = {}
     with contextlib.suppress(OSError):
-        for line in path.read_text().splitlines():
+        for line in _read(directory, path).splitlines():
             key, _, value = line.partition(" ")
             with contextlib.suppress(ValueError):
                 values[key] = int(value)
     return values
 
 
-def _int(path: Path) -> int:
+def _int(directory: int, path: str) -> int:
     try:
-        return int(path.read_text().strip())
+        return int(_read(directory, path).strip())
     except (OSError, ValueError):
         return 0

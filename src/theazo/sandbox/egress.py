@@ -26,7 +26,7 @@ import functools
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -142,9 +142,19 @@ Handler = Callable[
 ]
 
 
+# A service of the server's own that every sandbox reaches on a port of its loopback (the
+# model gateway, say): called with the task's id and the connection.
+ServiceHandler = Callable[
+    [str, asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]
+]
+
+
 class EgressProxy:
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(
+        self, policy: EgressPolicy, services: Mapping[int, ServiceHandler] | None = None
+    ) -> None:
         self.policy = policy
+        self.services = dict(services or {})
 
     async def attach(
         self, task_id: str, proxy: socket.socket, forwards: dict[int, socket.socket]
@@ -154,8 +164,11 @@ class EgressProxy:
         attachment = Attachment(task_id)
         handlers: list[tuple[socket.socket, Handler]] = [(proxy, self._serve)]
         for port, listener in forwards.items():
-            rule = self.policy.forwards[port]
-            handlers.append((listener, functools.partial(self._forward_port, rule)))
+            if port in self.services:
+                handler: Handler = functools.partial(self._serve_service, self.services[port])
+            else:
+                handler = functools.partial(self._forward_port, self.policy.forwards[port])
+            handlers.append((listener, handler))
         for listener, handler in handlers:
             listener.setblocking(False)
             server = await asyncio.start_server(
@@ -177,6 +190,22 @@ class EgressProxy:
         task = asyncio.get_running_loop().create_task(handler(attachment, reader, writer))
         attachment.open.add(task)
         task.add_done_callback(attachment.open.discard)
+
+    async def _serve_service(
+        self,
+        service: ServiceHandler,
+        attachment: Attachment,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        try:
+            await service(attachment.task_id, reader, writer)
+        except (ConnectionError, OSError):
+            pass
+        except Exception:
+            log.exception("a sandbox service failed on a connection of %s", attachment.task_id)
+        finally:
+            writer.close()
 
     async def _forward_port(
         self,

@@ -1,22 +1,27 @@
 """The walls of a sandbox, built in two steps: once by the zygote, then by each spare.
 
-**The zygote** (``enter_zygote_namespace``, ``build_template``) moves into a user and mount
-namespace of its own when it starts, before it imports any agent: there it may mount without
-being root on the host. After the imports it assembles the sandboxes' root once, as a
-*template* in its private mount namespace: a small tmpfs holding read-only bind mounts of the
-view (see view.py), a few devices, and files of /etc written for sandboxes. The host never
-sees it.
+**The zygote** (``enter_zygote_namespace``, ``build_template``, ``enter_template``) moves into
+a user and mount namespace of its own when it starts, before it imports any agent: there it
+may mount without being root on the host. After the imports it assembles the sandboxes' root
+once, as a *template*: a small tmpfs holding read-only bind mounts of the view (see view.py),
+copies of a few files of /etc, devices, and the host's /proc at ``/.hostproc`` (a new /proc
+can only be mounted where one is already visible). Once a first sandbox has been built from
+it, the zygote pivots into the template itself: its mount namespace then holds nothing else,
+and the host never sees any of it.
 
-**Each spare** is cloned by the zygote into new user, PID, mount, network, IPC, UTS and cgroup
-namespaces (``linux.clone``); the zygote writes its uid and gid maps from outside (``map_ids``):
-inside, the spare is root of namespaces that own nothing of the host's, mapped to the server's
-user, or to an unprivileged one when the server is root. The spare then (``enter``):
+**Each spare** is cloned by the zygote into a new user and PID namespace (``linux.clone``:
+it is process 1 of its own). The zygote writes its uid and gid maps from outside
+(``map_ids``): inside, the spare is root of namespaces that own nothing of the host's, mapped
+to the server's user, or to an unprivileged one when the server is root; and puts it in its
+cgroup. The spare then (``enter``):
 
-1. takes that identity, with no supplementary groups;
-2. binds the template over itself (the binds inside stay read-only for good: the kernel locks
-   them in a namespace of less privilege), adds its private scratch tmpfs as ``/workspace``,
-   ``/tmp`` and ``/dev/shm`` (one size limit for all three), and a ``/proc`` of its own PID
-   namespace; then ``pivot_root`` into it and the host's tree is detached;
+1. makes its own mount, network, IPC, UTS and cgroup namespaces; its mount namespace starts as
+   a copy of the template, every bind of which the kernel locks read-only (a mount made in a
+   namespace of more privilege cannot be unmounted or remounted from one of less); and takes
+   its identity, with no supplementary groups;
+2. mounts its private scratch tmpfs and binds it as ``/workspace``, ``/tmp`` and ``/dev/shm``
+   (one size limit for all three), mounts a ``/proc`` of its own PID namespace, and covers
+   ``/.hostproc``;
 3. sets ``lo`` up; for ``egress``, listens on its own loopback for the server's proxy (the
    sandbox has no route anywhere else);
 4. locks itself in: process and file limits, no capabilities, ``no_new_privs``, Landlock, and
@@ -29,28 +34,29 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import socket
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from theazo.sandbox import landlock, linux
 from theazo.sandbox.view import DEVICES, SYNTHESIZED_FILES, WORKSPACE, Mount, View
 
-CLONE_FLAGS = (
-    linux.CLONE_NEWUSER
-    | linux.CLONE_NEWPID
-    | linux.CLONE_NEWNS
-    | linux.CLONE_NEWIPC
-    | linux.CLONE_NEWUTS
-    | linux.CLONE_NEWCGROUP
-)
+# Only what must be made by the clone itself (a first process of a PID namespace, and the user
+# namespace that owns it) is: the zygote clones one spare after another, and each namespace
+# made there is time no other spare gets made. The spare makes the rest itself, in parallel.
+CLONE_FLAGS = linux.CLONE_NEWUSER | linux.CLONE_NEWPID
+_UNSHARED = linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS | linux.CLONE_NEWCGROUP
 OLD_ROOT = "/.oldroot"
 SCRATCH = "/.scratch"
+HOST_PROC = "/.hostproc"
 PROXY_HOST = "127.0.0.1"
 PROXY_PORT = 3128  # on the sandbox's own loopback: no other process shares it
 WRITABLE = (WORKSPACE, "/tmp", "/dev/shm")
-_MOUNT_POINTS = ("/proc", "/tmp", WORKSPACE, "/dev/shm", OLD_ROOT, SCRATCH)
+_MOUNT_POINTS = ("/proc", "/tmp", WORKSPACE, "/dev/shm", OLD_ROOT, SCRATCH, HOST_PROC)
 _SEALED = linux.MS_NOSUID | linux.MS_NODEV
+_TEMPLATE_MB = 16  # mount points, and the copied files of /etc (TLS roots: about 1 MB)
 _DEVICE_LINKS = {
     "fd": "/proc/self/fd",
     "stdin": "/proc/self/fd/0",
@@ -65,7 +71,7 @@ class Plan:
     """Everything a spare needs to build its walls, prepared once by the zygote."""
 
     template: str  # the assembled root, in the zygote's mount namespace
-    extra_mounts: tuple[Mount, ...]  # --sandbox-mount: made by each sandbox, over its scratch
+    writable_mounts: tuple[str, ...]  # --sandbox-mount …:rw targets, which Landlock lets it write
     network: str  # none | egress | host
     forwarded_ports: tuple[int, ...]  # listened on besides the proxy's, for the host's loopback
     disk_limit_mb: int
@@ -77,8 +83,8 @@ class Plan:
     seccomp_program: bytes | None
 
     @property
-    def clone_flags(self) -> int:
-        return CLONE_FLAGS | (linux.CLONE_NEWNET if self.network != "host" else 0)
+    def unshare_flags(self) -> int:
+        return _UNSHARED | (linux.CLONE_NEWNET if self.network != "host" else 0)
 
 
 # --- the zygote's part ----------------------------------------------------------------------
@@ -131,7 +137,9 @@ def build_template(template: str, shown: View, extra: tuple[Mount, ...]) -> None
     for the ``extra`` mounts each sandbox makes, then make its own filesystem read-only.
     Raises ``OSError`` naming what could not be shown."""
     os.makedirs(template, exist_ok=True)
-    linux.mount("tmpfs", template, "tmpfs", _SEALED, "mode=0755,size=4m")
+    linux.mount("tmpfs", template, "tmpfs", _SEALED, f"mode=0755,size={_TEMPLATE_MB}m")
+    for path in shown.copies:
+        _copy_public(path, template + path)
     for path, target in shown.symlinks:
         _make_parents(template + path)
         os.symlink(target, template + path)
@@ -148,9 +156,37 @@ def build_template(template: str, shown: View, extra: tuple[Mount, ...]) -> None
     for path in _MOUNT_POINTS:
         os.makedirs(template + path, exist_ok=True)
     for mount in extra:
-        if not any(_beneath(mount.target, path) for path in WRITABLE):  # else: in the scratch
-            _make_mount_point(mount.source, template + mount.target)
+        _bind(mount.source, template + mount.target, writable=mount.writable)
+    # Recursive: the kernel lets only a whole /proc be the one that a new one may be
+    # mounted beside. Every sandbox covers it before it runs anything.
+    linux.mount("/proc", template + HOST_PROC, None, linux.MS_BIND | linux.MS_REC)
     linux.mount(None, template, None, linux.MS_REMOUNT | linux.MS_RDONLY | _SEALED)
+
+
+def enter_template(template: str) -> None:
+    """Make the template this process's root, and let go of the host's tree."""
+    linux.pivot_root(template, template + OLD_ROOT)
+    os.chdir("/")
+    linux.umount(OLD_ROOT, linux.MNT_DETACH)
+
+
+def _copy_public(source: str, target: str) -> None:
+    """Copy a file or a tree, but only what any user of the host may read: /etc/ssl/private,
+    say, stays out, whoever the server runs as."""
+    _make_parents(target)
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+        return
+    mode = os.stat(source).st_mode
+    if os.path.isdir(source):
+        if mode & 0o005 != 0o005:
+            return
+        os.mkdir(target, 0o755)
+        for name in sorted(os.listdir(source)):
+            _copy_public(os.path.join(source, name), os.path.join(target, name))
+    elif stat.S_ISREG(mode) and mode & 0o004:
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o644)
 
 
 def _bind(source: str, target: str, *, writable: bool) -> None:
@@ -162,20 +198,20 @@ def _bind(source: str, target: str, *, writable: bool) -> None:
     linux.mount(None, target, None, flags if writable else flags | linux.MS_RDONLY)
 
 
-def map_ids(pid: int, parent_uid: int) -> None:
+def map_ids(pid: int, parent_uid: int, proc: int) -> None:
     """Map root of a freshly cloned child's user namespace to ``parent_uid`` of ours (written
-    by us, its parent: a process cannot map itself to a user other than its own)."""
-    _write(f"/proc/{pid}/uid_map", f"0 {parent_uid} 1")
-    _write(f"/proc/{pid}/gid_map", f"0 {parent_uid} 1")
+    by us, its parent: a process cannot map itself to a user other than its own). ``proc``
+    is a descriptor of the host's /proc."""
+    _write(f"{pid}/uid_map", f"0 {parent_uid} 1", proc)
+    _write(f"{pid}/gid_map", f"0 {parent_uid} 1", proc)
 
 
 # --- the spare's part -----------------------------------------------------------------------
 def enter(plan: Plan) -> list[socket.socket]:
     """Build the sandbox around this process; returns its egress listeners: the proxy's, then
     one per forwarded port (none without egress)."""
-    sources = _take_root(plan)
     _become_mapped_root(plan)
-    _finish_root(plan, sources)
+    _make_scratch(plan)
     listeners = _network(plan)
     _limit(plan)
     _lock(plan)
@@ -183,6 +219,8 @@ def enter(plan: Plan) -> list[socket.socket]:
 
 
 def _become_mapped_root(plan: Plan) -> None:
+    # Made while this process's cgroup is already its own: its cgroup namespace starts there.
+    linux.unshare(plan.unshare_flags)
     if plan.drop_groups:
         os.setgroups([])
     os.setresgid(0, 0, 0)
@@ -191,52 +229,21 @@ def _become_mapped_root(plan: Plan) -> None:
     socket.sethostname("sandbox")
 
 
-def _take_root(plan: Plan) -> list[tuple[int, Mount]]:
-    """Bind the template over itself and stand in it. A bind made in this namespace is its
-    own, which pivot_root accepts; the binds inside come along, locked read-only. Done while
-    this process is still the server's user, and every later path is relative to here: the
-    sandbox's own user may not be allowed to walk the host's path to the template (a root
-    server's is under /tmp/pytest-of-root, say, which is 0700). For the same reason the
-    sources of --sandbox-mount are opened now, to be bound once the scratch is in place."""
-    sources = []
-    for mount in plan.extra_mounts:
-        fd = os.open(mount.source, os.O_PATH | os.O_CLOEXEC)
-        sources.append((fd, mount))
-    os.chdir(plan.template)
-    linux.mount(".", ".", None, linux.MS_BIND | linux.MS_REC)
-    os.chdir("..")  # and back in: the working directory was the mount underneath
-    os.chdir(os.path.basename(plan.template))
-    return sources
-
-
-def _finish_root(plan: Plan, sources: list[tuple[int, Mount]]) -> None:
-    scratch = "." + SCRATCH
+def _make_scratch(plan: Plan) -> None:
     options = f"mode=0755,size={plan.disk_limit_mb}m"
-    linux.mount("tmpfs", scratch, "tmpfs", _SEALED, options)
+    linux.mount("tmpfs", SCRATCH, "tmpfs", _SEALED, options)
     for name, path, mode in _SCRATCH_PARTS:
-        os.mkdir(f"{scratch}/{name}")
-        os.chmod(f"{scratch}/{name}", mode)
-        linux.mount(f"{scratch}/{name}", "." + path, None, linux.MS_BIND)
-    linux.umount(scratch, linux.MNT_DETACH)
-    for fd, mount in sources:
-        _bind_extra(fd, mount)
-    linux.mount("proc", "./proc", "proc", _SEALED | linux.MS_NOEXEC)
-    linux.pivot_root(".", "." + OLD_ROOT)
-    os.chdir("/")
-    linux.umount(OLD_ROOT, linux.MNT_DETACH)
+        os.mkdir(f"{SCRATCH}/{name}")
+        os.chmod(f"{SCRATCH}/{name}", mode)
+        linux.mount(f"{SCRATCH}/{name}", path, None, linux.MS_BIND)
+    # The scratch stays mounted at /.scratch too (the same three directories): unmounting
+    # it would cost every sandbox a wait for the kernel's RCU grace period.
+    linux.mount("proc", "/proc", "proc", _SEALED | linux.MS_NOEXEC)
+    # Covered, not unmounted (it is locked): with no capability left, nothing can uncover it.
+    linux.mount(
+        "tmpfs", HOST_PROC, "tmpfs", _SEALED | linux.MS_RDONLY | linux.MS_NOEXEC, "size=4k,mode=000"
+    )
     os.chdir(WORKSPACE)
-
-
-def _bind_extra(fd: int, mount: Mount) -> None:
-    """Show a host path the deployment chose: over the scratch if it lies there, since the
-    sandbox's own mount points may be made only in its scratch or a place it owns."""
-    target = "." + mount.target
-    if not os.path.lexists(target):
-        _make_mount_point(f"/proc/self/fd/{fd}", target)
-    linux.mount(f"/proc/self/fd/{fd}", target, None, linux.MS_BIND)
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_NOSUID | linux.mount_flags_at(target)
-    linux.mount(None, target, None, flags if mount.writable else flags | linux.MS_RDONLY)
-    os.close(fd)
 
 
 def _network(plan: Plan) -> list[socket.socket]:
@@ -267,7 +274,7 @@ def _lock(plan: Plan) -> None:
     linux.drop_capabilities()
     linux.set_no_new_privs()
     if plan.landlock_abi:
-        landlock.restrict(plan.landlock_abi, WRITABLE, DEVICES)
+        landlock.restrict(plan.landlock_abi, (*WRITABLE, *plan.writable_mounts), DEVICES)
     if plan.seccomp_program is not None:
         linux.load_seccomp_filter(plan.seccomp_program)
 
@@ -289,16 +296,12 @@ def _make_mount_point(source: str, target: str) -> None:
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
-def _beneath(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent + "/")
-
-
 def _make_parents(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
+def _write(path: str, text: str, directory: int | None = None) -> None:
+    fd = os.open(path, os.O_WRONLY, dir_fd=directory)
     try:
         os.write(fd, text.encode())
     finally:

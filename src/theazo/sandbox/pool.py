@@ -26,7 +26,7 @@ from typing import Any, Literal
 from theazo.core import defaults
 from theazo.core.models import AgentInfo
 from theazo.sandbox import protocol
-from theazo.sandbox.egress import Attachment, EgressPolicy, EgressProxy, Usage
+from theazo.sandbox.egress import Attachment, EgressPolicy, EgressProxy, ServiceHandler, Usage
 from theazo.sandbox.isolation import IsolationSettings, Network, Tier, missing_for
 from theazo.sandbox.limits import ResourceLimits
 
@@ -51,6 +51,9 @@ class SandboxSettings:
     python_path: tuple[str, ...] = field(default_factory=lambda: (os.getcwd(),))
     isolation: IsolationSettings = IsolationSettings()
     egress: EgressPolicy = EgressPolicy()
+    # The server's own services on sandboxes' loopback ports; these ports must also be among
+    # isolation.forwarded_ports.
+    services: Mapping[int, ServiceHandler] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +241,7 @@ class SandboxPool:
         self.catalogue: dict[str, AgentInfo] = {}
         self.isolation: dict[str, Any] = {}  # what the zygote found (isolation.Features)
         self.zygote_pid: int | None = None
-        self._egress = EgressProxy(settings.egress)
+        self._egress = EgressProxy(settings.egress, settings.services)
         self._sandboxes: dict[str, Sandbox] = {}  # those whose zygote has not said "spawned"
         self._workdir_root = settings.workdir_root or Path(
             tempfile.mkdtemp(prefix="theazo-sandboxes-")

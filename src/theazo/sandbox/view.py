@@ -47,6 +47,7 @@ ETC_PATHS = (
     "/etc/locale.alias",
 )
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_PRIVATE = ("/workspace", "/tmp", "/dev/shm", "/proc", "/.scratch", "/.hostproc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,14 @@ class Mount:
         for path in (source, target):
             if not os.path.isabs(path):
                 raise ValueError(f"{path!r} in {spec!r} is not an absolute path")
-        if target in ("/", "/proc", "/dev") or _normal(target) in ("/", "/proc", "/dev"):
-            raise ValueError(f"{target!r} cannot be replaced inside a sandbox")
+        target = _normal(target)
+        if target in ("/", "/proc", "/dev", "/etc", "/usr") or any(
+            target == s or target.startswith(s + "/") for s in _PRIVATE
+        ):
+            raise ValueError(
+                f"{target!r} is not a place for a mount inside a sandbox: choose a path outside "
+                "/workspace, /tmp, /dev/shm and /proc (such as /data)"
+            )
         return cls(_normal(source), _normal(target), writable=mode == "rw")
 
     def as_message(self) -> list[object]:
@@ -87,6 +94,9 @@ class Mount:
 class View:
     mounts: tuple[Mount, ...]  # in mounting order: a parent before what lies inside it
     symlinks: tuple[tuple[str, str], ...]  # (path, what it points to), as on the host
+    # Small files and directories copied rather than bound: each mount is work for every
+    # sandbox, at its start and at its end, and /etc's are a few kilobytes.
+    copies: tuple[str, ...] = ()
 
 
 def compute(user_paths: Iterable[str], hidden: Iterable[str] = ()) -> View:
@@ -97,9 +107,12 @@ def compute(user_paths: Iterable[str], hidden: Iterable[str] = ()) -> View:
     hidden_paths = [_normal(p) for p in hidden]
     symlinks: list[tuple[str, str]] = []
     sources: list[Mount] = []
+    copies: list[str] = []
     for path in (*SYSTEM_PATHS, *ETC_PATHS):
         if os.path.islink(path):
             symlinks.append((path, os.readlink(path)))
+        elif os.path.exists(path) and path in ETC_PATHS:
+            copies.append(path)
         elif os.path.exists(path):
             sources.append(Mount(path, path))
     for path in _python_paths(user):
@@ -107,7 +120,7 @@ def compute(user_paths: Iterable[str], hidden: Iterable[str] = ()) -> View:
     for path in _imported_from(user):
         sources.append(Mount(path, path))
     mounts = _without_nested(m for m in sources if not _holds_any(m.source, hidden_paths))
-    return View(tuple(mounts), tuple(symlinks))
+    return View(tuple(mounts), tuple(symlinks), tuple(copies))
 
 
 def _python_paths(user_paths: set[str]) -> list[str]:

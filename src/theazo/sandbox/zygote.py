@@ -78,6 +78,7 @@ class Zygote:
         self.drop_groups = False
         self.cgroups: Cgroups | None = None
         self.cgroup_of: dict[int, SandboxCgroup] = {}  # by pid: spares' and running ones'
+        self.proc = -1  # the host's /proc (a descriptor), inside the namespace
         self.children: dict[int, _Running] = {}
         self.spares: list[_Spare] = []
         self.waiting: collections.deque[_Request] = collections.deque()  # for a ready spare
@@ -124,6 +125,8 @@ class Zygote:
             return
         self.in_namespace = True
         self.drop_groups = root
+        # The host's /proc, kept for writing sandboxes' id maps once we stand in the template.
+        self.proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def _prepare_isolation(self) -> None:
         """Find the strongest isolation this host gives by building a first spare with it,
@@ -152,7 +155,7 @@ class Zygote:
             return
         self.plan = jail.Plan(
             template=template,
-            extra_mounts=self.settings.mounts,
+            writable_mounts=tuple(m.target for m in self.settings.mounts if m.writable),
             network=self.settings.network.value,
             forwarded_ports=self.settings.forwarded_ports,
             disk_limit_mb=self.settings.disk_limit_mb,
@@ -167,6 +170,7 @@ class Zygote:
             error = self._probe()
             if error is None:
                 features.namespaces = True
+                jail.enter_template(template)
                 return
             if "landlock" in error and self.plan.landlock_abi:
                 features.landlock_abi = self.plan.landlock_abi = 0
@@ -178,7 +182,31 @@ class Zygote:
                 self.plan = None
 
     def _probe(self) -> str | None:
-        """Clone one spare and wait for it: None once it is ready, or why it broke."""
+        """Build one sandbox as every later one will be, from a copy of this process standing
+        in the template (we only move there once that worked: the process tier needs the
+        host's files); None once it is ready, or why it broke."""
+        assert self.plan is not None
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            error: str | None = None
+            try:
+                os.close(read_end)
+                linux.unshare(linux.CLONE_NEWNS)
+                jail.enter_template(self.plan.template)
+                error = self._probe_spare()
+            except BaseException as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                os.write(write_end, (error or "").encode()[:4000])
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as answer:
+            error = answer.read().decode() or None
+        os.waitpid(pid, 0)
+        return error
+
+    def _probe_spare(self) -> str | None:
         try:
             spare = self._fork_spare()
         except OSError as exc:
@@ -188,11 +216,13 @@ class Zygote:
         found = ready.select(_SPARE_SETUP_TIMEOUT_SECONDS)
         ready.close()
         error = self._on_spare_message(spare) if found else "the first sandbox did not start"
-        if error is not None:
-            self._forget_spare(spare.pid)
-            _kill_group(spare.pid)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(spare.pid, 0)
+        self._forget_spare(spare.pid)
+        _kill_group(spare.pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(spare.pid, 0)
+        cgroup = self.cgroup_of.pop(spare.pid, None)
+        if cgroup is not None:
+            cgroup.remove()
         return error
 
     # --- the loop ------------------------------------------------------------------------
@@ -276,7 +306,7 @@ class Zygote:
     def _fork_spare(self) -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan = self.plan
-        pid = self._clone(plan.clone_flags) if plan is not None else os.fork()
+        pid = self._clone(jail.CLONE_FLAGS) if plan is not None else os.fork()
         if pid == 0:
             ours.close()
             workdir = None if plan is not None else self._workdir_of(os.getpid())
@@ -290,10 +320,11 @@ class Zygote:
         self.spares.append(spare)
         if plan is not None:
             try:
-                jail.map_ids(pid, plan.parent_uid)
+                jail.map_ids(pid, plan.parent_uid, self.proc)
                 self._add_to_cgroup(pid)
                 protocol.send_with_fds(ours, {"t": "go"}, [])
-            except OSError:
+            except OSError as exc:
+                sys.stderr.write(f"theazo zygote: a sandbox could not be set up: {exc}\n")
                 _kill_group(pid)  # reaped with the others; its spawns go to the next spare
         return spare
 
