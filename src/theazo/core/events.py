@@ -40,9 +40,10 @@ class NewEvent:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class TaskEvent:
-    """A stored event of one task.
+    """A stored event of one task; never changed once made (not frozen only because a frozen
+    dataclass is slow to make, and a batch submit makes a thousand).
 
     ``task`` is the task as the event shows it, for ``status`` and ``end`` (None otherwise).
     Events compare (and hash) by identity, and may be weakly referred to: the one event a
@@ -84,7 +85,10 @@ def log_event(stream: str, text: str, at: datetime) -> NewEvent:
 
 # --- status snapshots ------------------------------------------------------------------------
 def snapshot(task: Task) -> dict[str, Any]:
-    """What a status event keeps of the task: the fields that change while it lives."""
+    """What a status event keeps of the task: the fields that change while it lives; nothing
+    for a task just submitted (most events of a batch submit), which is all as it was sent."""
+    if task.status is TaskStatus.QUEUED and task.attempt == 0:
+        return {}
     return {
         "status": task.status.value,
         "attempt": task.attempt,
@@ -101,6 +105,21 @@ def task_at(current: Task, kept: dict[str, Any]) -> Task:
     """The task as a status event saw it: ``current`` (read after the event) with the event's
     snapshot. A terminal state never changes again, so the current task shows it whole; an
     earlier state had no output and no error yet."""
+    if not kept:  # as submitted
+        return replace(
+            current,
+            status=TaskStatus.QUEUED,
+            attempt=0,
+            progress=None,
+            message=None,
+            compute_micros=0,
+            charged_micros=0,
+            started_at=None,
+            finished_at=None,
+            output=None,
+            error=None,
+            queue_position=None,
+        )
     status = TaskStatus(kept["status"])
     if status.is_terminal and current.status is status:
         return current

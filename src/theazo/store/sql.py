@@ -248,11 +248,7 @@ class SQLStore(Store, abc.ABC):
                     "count_submitted", session_id=session_id, count=len(fresh)
                 )
                 assert counted is not None
-                await self._store_status_events(
-                    [(task, task.event_seq) for task in inserted],
-                    {session_id: counted["event_seq"]},
-                    now,
-                )
+                await self._store_submitted(inserted, counted["event_seq"], now)
                 self._emit(Event.WORK)
         for index, new in enumerate(new_tasks):
             if results[index] is None and new.idempotency_key is not None:
@@ -716,6 +712,25 @@ class SQLStore(Store, abc.ABC):
             snapshot = task_events.snapshot(task)
             events.append(_numbered(task, seq, session_seq, task_events.STATUS, snapshot, now))
         await self._store_events(events)
+
+    async def _store_submitted(
+        self, inserted: Sequence[Task], session_last: int, now: datetime
+    ) -> None:
+        """The first event of each task just submitted (``queued``, as it was sent: nothing to
+        keep but its ids), in one small statement for a whole batch."""
+        first = session_last - len(inserted) + 1
+        await self._one(
+            "insert_submitted_events",
+            task_pks=[task.id for task in inserted],
+            session_id=inserted[0].session_id,
+            first_session_seq=first,
+            now=now,
+        )
+        events = tuple(
+            _numbered(task, 1, first + i, task_events.STATUS, {}, now)
+            for i, task in enumerate(inserted)
+        )
+        self._emit(Event.TASK_EVENTS, EventBatch(events))
 
     async def _store_end(self, task: Task, session_seq: int, now: datetime) -> None:
         """A task reached its terminal state: its last status event, then its ``end``."""

@@ -352,6 +352,12 @@ FROM json_to_recordset(%(events)s) AS r(
     at bigint
 );
 
+-- name: insert_submitted_events
+-- The queued event of each task of a submit: task_pks in the order of their session ids.
+INSERT INTO task_events (task_pk, seq, session_id, session_seq, kind, data, created_at)
+SELECT r.pk, 1, %(session_id)s, %(first_session_seq)s + r.ord - 1, 'status', '{}', %(now)s
+FROM unnest(%(task_pks)s::bigint[]) WITH ORDINALITY AS r(pk, ord);
+
 -- name: task_events_after
 SELECT * FROM task_events
 WHERE task_pk = %(task_pk)s AND seq > %(after)s

@@ -331,6 +331,12 @@ SELECT
     value ->> '$.session_seq', value ->> '$.kind', value -> '$.data', value ->> '$.at'
 FROM json_each(:events);
 
+-- name: insert_submitted_events
+-- The queued event of each task of a submit: :task_pks in the order of their session ids.
+INSERT INTO task_events (task_pk, seq, session_id, session_seq, kind, data, created_at)
+SELECT value, 1, :session_id, :first_session_seq + key, 'status', '{}', :now
+FROM json_each(:task_pks);
+
 -- name: task_events_after
 SELECT * FROM task_events
 WHERE task_pk = :task_pk AND seq > :after
