@@ -118,22 +118,24 @@ class Refused(Exception):
 
 @dataclass(slots=True)
 class Attachment:
-    """One sandbox's listeners, served by the proxy until the task ends."""
+    """One sandbox's listeners, served by the proxy until the task ends. They are watched by
+    the event loop directly: most tasks never connect, and then a listener costs nothing but
+    its descriptor."""
 
     task_id: str
-    servers: list[asyncio.Server] = field(default_factory=list)
+    listeners: list[socket.socket] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     open: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def close(self) -> Usage:
-        for server in self.servers:
-            server.close()
+        loop = asyncio.get_running_loop()
+        for listener in self.listeners:
+            loop.remove_reader(listener.fileno())
+            listener.close()
+        self.listeners = []
         for connection in list(self.open):
             connection.cancel()
         await asyncio.gather(*self.open, return_exceptions=True)
-        for server in self.servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
         return self.usage
 
 
@@ -169,27 +171,36 @@ class EgressProxy:
             else:
                 handler = functools.partial(self._forward_port, self.policy.forwards[port])
             handlers.append((listener, handler))
+        loop = asyncio.get_running_loop()
         for listener, handler in handlers:
             listener.setblocking(False)
-            server = await asyncio.start_server(
-                functools.partial(self._accept, attachment, handler), sock=listener
-            )
-            attachment.servers.append(server)
+            loop.add_reader(listener.fileno(), self._accept, attachment, listener, handler)
+            attachment.listeners.append(listener)
         return attachment
 
-    def _accept(
-        self,
-        attachment: Attachment,
-        handler: Handler,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
-        if len(attachment.open) >= defaults.EGRESS_CONNECTIONS_PER_SANDBOX:
-            writer.close()  # a sandbox may not take every descriptor of the server
+    def _accept(self, attachment: Attachment, listener: socket.socket, handler: Handler) -> None:
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
             return
-        task = asyncio.get_running_loop().create_task(handler(attachment, reader, writer))
+        except OSError:  # out of descriptors, say: the sandbox retries
+            return
+        if len(attachment.open) >= defaults.EGRESS_CONNECTIONS_PER_SANDBOX:
+            connection.close()  # a sandbox may not take every descriptor of the server
+            return
+        task = asyncio.get_running_loop().create_task(self._open(attachment, connection, handler))
         attachment.open.add(task)
         task.add_done_callback(attachment.open.discard)
+
+    @staticmethod
+    async def _open(attachment: Attachment, connection: socket.socket, handler: Handler) -> None:
+        connection.setblocking(False)
+        try:
+            reader, writer = await asyncio.open_connection(sock=connection)
+        except OSError:
+            connection.close()
+            return
+        await handler(attachment, reader, writer)
 
     async def _serve_service(
         self,

@@ -9,6 +9,7 @@ process group: SIGTERM, then SIGKILL after a grace period.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -151,54 +152,17 @@ class Sandbox:
         closed (the sandbox and everything it started are gone) or, after its exit, until
         what is left has been read. Read it steadily: an agent whose output is not read is
         held up when its pipe is full, which bounds what the server buffers."""
-        chunks: asyncio.Queue[OutputChunk | None] = asyncio.Queue(defaults.OUTPUT_QUEUE_CHUNKS)
         fds, self._output_fds = self._output_fds, {}
-        pumps = [
-            asyncio.get_running_loop().create_task(self._pump(stream, fd, chunks))
-            for stream, fd in fds.items()
-        ]
-        try:
-            for _ in pumps:
-                while (chunk := await chunks.get()) is not None:
-                    yield chunk
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-
-    async def _pump(
-        self, stream: OutputStream, fd: int, chunks: asyncio.Queue[OutputChunk | None]
-    ) -> None:
-        """Move one pipe's bytes into ``chunks``; None when it ends."""
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=defaults.OUTPUT_CHUNK_BYTES, loop=loop)
-        pipe = os.fdopen(fd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
-        )
+        pipes = _OutputPipes(fds, self.exited)
         try:
             while True:
-                data = await self._read_output(reader)
-                if not data:
-                    break
-                await chunks.put(OutputChunk(stream, data))
+                while pipes.chunks:
+                    yield pipes.take()
+                if not pipes.open:
+                    return
+                await pipes.arrived()
         finally:
-            transport.close()
-            await chunks.put(None)
-
-    async def _read_output(self, reader: asyncio.StreamReader) -> bytes:
-        """The next chunk of a pipe, or b"" at its end. Once the sandbox has exited, only what
-        comes at once: a process that outlived the sandbox must not hold its log open."""
-        read = asyncio.ensure_future(reader.read(defaults.OUTPUT_CHUNK_BYTES))
-        if not self.exited.done():
-            either: list[asyncio.Future[Any]] = [read, self.exited]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if read.done():
-            return read.result()
-        try:
-            return await asyncio.wait_for(read, defaults.OUTPUT_DRAIN_SECONDS)
-        except TimeoutError:
-            return b""
+            pipes.close()
 
     def close_channel(self) -> None:
         self.writer.close()
@@ -213,6 +177,83 @@ class Sandbox:
             self.network = await self.egress.close()
             self.egress = None
         return self.network
+
+
+class _OutputPipes:
+    """The read ends of a sandbox's stdout and stderr, watched by the event loop directly
+    (most agents print nothing: a pipe costs the server one reader until its end)."""
+
+    def __init__(self, fds: dict[OutputStream, int], exited: asyncio.Future[ExitStatus]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.open = dict(fds)
+        self.chunks: collections.deque[OutputChunk] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._paused = False
+        for stream, fd in fds.items():
+            os.set_blocking(fd, False)
+            self._loop.add_reader(fd, self._readable, stream)
+        exited.add_done_callback(self._after_exit)
+
+    def _readable(self, stream: OutputStream) -> None:
+        fd = self.open.get(stream)
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, defaults.OUTPUT_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._end(stream)
+        else:
+            self.chunks.append(OutputChunk(stream, data))
+            if len(self.chunks) >= defaults.OUTPUT_QUEUE_CHUNKS:
+                self._pause()
+        self._arrived.set()
+
+    def _pause(self) -> None:
+        self._paused = True
+        for fd in self.open.values():
+            self._loop.remove_reader(fd)
+
+    def take(self) -> OutputChunk:
+        chunk = self.chunks.popleft()
+        if self._paused and len(self.chunks) < defaults.OUTPUT_QUEUE_CHUNKS // 2:
+            self._paused = False
+            for stream, fd in self.open.items():
+                self._loop.add_reader(fd, self._readable, stream)
+        return chunk
+
+    async def arrived(self) -> None:
+        self._arrived.clear()
+        await self._arrived.wait()
+
+    def _end(self, stream: OutputStream) -> None:
+        fd = self.open.pop(stream)
+        self._loop.remove_reader(fd)
+        os.close(fd)
+
+    def _after_exit(self, _: object) -> None:
+        """The sandbox is gone; its pipes end at once, unless something that escaped its kill
+        holds them: then what they hold by then is all there is."""
+        if self.open:
+            self._loop.call_later(defaults.OUTPUT_DRAIN_SECONDS, self._drain)
+
+    def _drain(self) -> None:
+        for stream in list(self.open):
+            while stream in self.open and not self._paused:
+                before = len(self.chunks)
+                self._readable(stream)
+                if len(self.chunks) == before:  # nothing more came
+                    break
+            if stream in self.open:
+                self._end(stream)
+        self._arrived.set()
+
+    def close(self) -> None:
+        for stream in list(self.open):
+            self._end(stream)
 
 
 async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any] | None:
