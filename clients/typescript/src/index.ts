@@ -40,6 +40,20 @@ export {
   UnprocessableEntityError,
   type Problem,
 } from './errors.js';
+export {
+  EventStream,
+  STREAM_IDLE_TIMEOUT_MS,
+  STREAM_MAX_RETRIES,
+  type ChargeEvent,
+  type EndEvent,
+  type LogEvent,
+  type ProgressEvent,
+  type SessionStreamEvent,
+  type StatusEvent,
+  type StreamEventBase,
+  type StreamOptions,
+  type TaskStreamEvent,
+} from './events.js';
 export { TaskPage, TaskPagePromise } from './pagination.js';
 export { Agents, Webhooks } from './resources/project.js';
 export { Session, Sessions } from './resources/sessions.js';
@@ -54,11 +68,16 @@ export {
   type Limits,
   type LimitsUpdate,
   type ListParams,
+  type LogLine,
+  type LogPage,
+  type LogParams,
   type PreviousSecret,
   type Priority,
   type RequestOptions,
   type RunParams,
   type SessionInfo,
+  type StreamToken,
+  type StreamTokenParams,
   type SubmitParams,
   type Task,
   type TaskError,

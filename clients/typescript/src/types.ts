@@ -62,6 +62,15 @@ export type WebhookSecret = Schemas['WebhookSecretOut'];
 /** A webhook secret rotated out that still signs until `expiresAt`. */
 export type PreviousSecret = Schemas['PreviousSecretOut'];
 
+/** One line the agent wrote: its `seq` (its id in the task's event stream), stream, text, time. */
+export type LogLine = Schemas['LogLineOut'];
+
+/** A page of a task's log, oldest first; `nextCursor` is `null` when no more lines are stored yet. */
+export type LogPage = Schemas['LogPage'];
+
+/** A stream token: reads one session's event streams and logs, for a browser, until `expiresAt`. */
+export type StreamToken = Schemas['StreamTokenOut'];
+
 /** The statuses a task never leaves. */
 export const TERMINAL_STATUSES: readonly TerminalStatus[] = Object.freeze([
   'completed',
@@ -138,6 +147,20 @@ export interface WaitOptions extends Omit<RequestOptions, 'timeout'> {
    * until the task ends, however long. The SDK loops over the server's capped long polls.
    */
   timeout?: Duration | null | undefined;
+}
+
+/** What `session.tasks.logs()` takes. */
+export interface LogParams {
+  /** Lines after this `seq` (or a page's `nextCursor`). */
+  after?: number | string | undefined;
+  /** At most this many lines (server default 100, maximum 1,000). */
+  limit?: number | undefined;
+}
+
+/** What `session.streamToken()` takes. */
+export interface StreamTokenParams {
+  /** How long the token opens streams: `'15m'` (the server's default) up to `'24h'`. */
+  ttl?: Duration | undefined;
 }
 
 /** What `session.run()` takes: a submit, and how long to wait for it. */

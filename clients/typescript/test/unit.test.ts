@@ -7,6 +7,8 @@ import { Theazo, TheazoError, VERSION } from 'theazo';
 import { holdSeconds, toMilliseconds, wireDuration } from '../src/core/durations.js';
 import { parseRetryAfter, retryDelayMs } from '../src/core/retries.js';
 import { randomId } from '../src/core/runtime.js';
+import { SSEParser, lines } from '../src/core/sse.js';
+import { toEvent } from '../src/events.js';
 import { PACKAGE_ROOT } from './support/paths.js';
 
 const KEY = `th_test_${'k'.repeat(43)}`;
@@ -138,5 +140,86 @@ describe('configuration', () => {
       version: string;
     };
     assert.equal(VERSION, manifest.version);
+  });
+});
+
+describe('server-sent events', () => {
+  function body(...chunks: string[]): ReadableStream<Uint8Array> {
+    const encoder = new TextEncoder();
+    return new ReadableStream({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+        controller.close();
+      },
+    });
+  }
+
+  async function all(stream: ReadableStream<Uint8Array>): Promise<string[]> {
+    const found: string[] = [];
+    for await (const line of lines(stream, () => undefined)) found.push(line);
+    return found;
+  }
+
+  test('lines end at LF, CR LF or CR, also when a chunk splits them', async () => {
+    assert.deepEqual(await all(body('a\nb\r\nc\rd')), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(await all(body('a\r', '\nb\r', 'c\n\n')), ['a', 'b', 'c', '']);
+    assert.deepEqual(await all(body('é'.slice(0, 1), 'x\n')), ['éx']);
+    const bytes = new TextEncoder().encode('é\n');
+    const split = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.slice(0, 1)); // half a character
+        controller.enqueue(bytes.slice(1));
+        controller.close();
+      },
+    });
+    assert.deepEqual(await all(split), ['é']);
+  });
+
+  test('fields make events; comments, retry and unknown fields do not', () => {
+    const parser = new SSEParser();
+    const fed = [
+      'retry: 1000',
+      '',
+      ': keep-alive',
+      '',
+      'id: 7',
+      'event: progress',
+      'data: {"a":',
+      'data: 1}',
+      'x: y',
+      '',
+    ].map((line) => parser.feed(line));
+    assert.deepEqual(fed.filter(Boolean), [{ id: '7', event: 'progress', data: '{"a":\n1}' }]);
+    assert.equal(parser.retryMs, 1000);
+    assert.deepEqual(['data:x', ''].map((line) => parser.feed(line))[1], {
+      id: null,
+      event: 'message',
+      data: 'x',
+    });
+  });
+
+  test('typed events: status and end carry the task, others their fields, unknown names none', () => {
+    const task = { taskId: 'task_1', status: 'completed' };
+    assert.deepEqual(toEvent({ id: '0', event: 'status', data: JSON.stringify(task) }), {
+      event: 'status',
+      id: 0,
+      taskId: 'task_1',
+      task,
+      data: task,
+    });
+    assert.deepEqual(toEvent({ id: '9', event: 'end', data: JSON.stringify(task) })?.event, 'end');
+    assert.deepEqual(
+      toEvent({ id: '3', event: 'progress', data: '{"taskId":"task_1","progress":0.5,"message":"half"}' }),
+      {
+        event: 'progress',
+        id: 3,
+        taskId: 'task_1',
+        progress: 0.5,
+        message: 'half',
+        data: { taskId: 'task_1', progress: 0.5, message: 'half' },
+      },
+    );
+    assert.equal(toEvent({ id: '4', event: 'snapshot', data: '{}' }), null);
+    assert.throws(() => toEvent({ id: '5', event: 'log', data: 'not json' }), /a log event that is not JSON/);
   });
 });

@@ -99,6 +99,45 @@ export class Transport {
     }
   }
 
+  /**
+   * Open a stream: one request, answered once its headers arrive (within `timeoutMs`); the
+   * caller reads the body. No retries: a stream resumes from its own last event instead.
+   */
+  async open(spec: CallSpec, timeoutMs: number, signal: AbortSignal): Promise<Response> {
+    const url = this.url(spec);
+    const what = `${spec.method} ${url}`;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        controller.abort();
+      },
+      Math.min(timeoutMs, MAX_TIMER_MS),
+    );
+    let opened = false;
+    try {
+      const response = await this.config.fetch(url, { ...this.init(spec, {}), signal: controller.signal });
+      opened = true; // the body goes on after the headers: only the caller's signal stops it now
+      return response;
+    } catch (error) {
+      if (timedOut)
+        throw new APITimeoutError(`no answer within ${timeoutMs} ms to ${what}`, {
+          request: what,
+          cause: error,
+        });
+      throw new APIConnectionError(`no answer to ${what}: ${describe(error)}`, {
+        request: what,
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+      if (!opened) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   url(spec: Pick<CallSpec, 'path' | 'query'>): string {
     if (spec.path.some((segment) => segment === '')) {
       throw new TypeError(`an identifier in '${spec.path.join('/')}' is empty`);

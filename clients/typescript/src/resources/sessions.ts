@@ -12,10 +12,14 @@ import type {
   RequestOptions,
   RunParams,
   SessionInfo,
+  StreamToken,
+  StreamTokenParams,
   Task,
   Usage,
 } from '../types.js';
+import { wireDuration } from '../core/durations.js';
 import { definedOnly } from '../core/fields.js';
+import { EventStream, openStream, type SessionStreamEvent, type StreamOptions } from '../events.js';
 import { Tasks } from './tasks.js';
 
 /** The sessions of the project: one per end user of the application. */
@@ -124,6 +128,27 @@ export class Session {
    */
   run(params: RunParams, options?: RequestOptions): Promise<Task> {
     return this.tasks._run(params, options);
+  }
+
+  /**
+   * Follow the status and progress of every task of the session, live, until the loop stops
+   * (or `timeout` passes). It reconnects by itself after a dropped connection, from the last
+   * event received; without `after`, it starts from the session's first event.
+   */
+  events(options: StreamOptions = {}): EventStream<SessionStreamEvent> {
+    return openStream<SessionStreamEvent>(this.#transport, ['sessions', this.sessionId, 'events'], options);
+  }
+
+  /**
+   * A short-lived token that reads this session's event streams and logs, and nothing else,
+   * for a browser (`EventSource` sends it as `?token=`, since it cannot send a key). Mint it in
+   * your back end, which holds the API key, for the user whose page it serves.
+   */
+  async streamToken(params: StreamTokenParams = {}, options?: RequestOptions): Promise<StreamToken> {
+    const { ttl } = definedOnly(params, ['ttl']);
+    const body = ttl === undefined ? {} : { ttl: wireDuration(ttl, 'ttl') };
+    const spec = { method: 'POST', path: ['sessions', this.sessionId, 'tokens'], body } as const;
+    return (await this.#transport.call<StreamToken>(spec, options)).data;
   }
 
   /** How the session shows in logs. */

@@ -7,11 +7,14 @@ import { holdSeconds, toMilliseconds, wireDuration } from '../core/durations.js'
 import { definedOnly } from '../core/fields.js';
 import { randomId } from '../core/runtime.js';
 import type { CallSpec, Transport } from '../core/transport.js';
+import { EventStream, openStream, type StreamOptions, type TaskStreamEvent } from '../events.js';
 import { TaskPage, TaskPagePromise } from '../pagination.js';
 import {
   isTerminal,
   type Delivery,
   type ListParams,
+  type LogPage,
+  type LogParams,
   type RequestOptions,
   type RunParams,
   type SubmitParams,
@@ -152,6 +155,33 @@ export class Tasks {
   async redeliver(taskId: string, options?: RequestOptions): Promise<Delivery> {
     const path = ['sessions', this.sessionId, 'tasks', taskId, 'deliveries', 'redeliver'];
     return (await this.#transport.call<Delivery>({ method: 'POST', path }, options)).data;
+  }
+
+  /**
+   * Follow a task live: its status, progress, log lines and charges, until it ends. The first
+   * event is the task as it is now (`status`, id 0), then its reports from its start, then
+   * whatever happens, and last `end`. The stream reconnects by itself after a dropped
+   * connection, from the last event received.
+   *
+   * @throws NotFoundError - no such task in this session (when iterated).
+   */
+  stream(taskId: string, options: StreamOptions = {}): EventStream<TaskStreamEvent> {
+    const path = ['sessions', this.sessionId, 'tasks', taskId, 'events'];
+    return openStream<TaskStreamEvent>(this.#transport, path, options);
+  }
+
+  /**
+   * A page of what the task's agent wrote to stdout and stderr, oldest first: lines after
+   * `after` (a line's `seq`, or the previous page's `nextCursor`).
+   */
+  async logs(taskId: string, params: LogParams = {}, options?: RequestOptions): Promise<LogPage> {
+    const { after, limit } = definedOnly(params, ['after', 'limit']);
+    const spec = {
+      method: 'GET',
+      path: ['sessions', this.sessionId, 'tasks', taskId, 'logs'],
+      query: { after, limit },
+    } as const;
+    return (await this.#transport.call<LogPage>(spec, options)).data;
   }
 
   /** @internal `session.run()`: a submit held until the task ends, then waits as `wait` does. */

@@ -31,7 +31,10 @@ export type Fault =
   /** Answer this instead of forwarding. */
   | { kind: 'answer'; status: number; headers?: Record<string, string>; body?: string }
   /** Never answer. */
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** Pass an event stream through as it comes, and drop the connection after this many events
+   * (`Infinity`: never). */
+  | { kind: 'cut-stream'; afterEvents: number };
 
 export type Rule = (request: Seen, index: number) => Fault;
 
@@ -81,6 +84,10 @@ export class FaultProxy {
       res.end(fault.body ?? '');
       return;
     }
+    if (fault.kind === 'cut-stream') {
+      this.#stream(seen, req, res, fault.afterEvents);
+      return;
+    }
     const answer = await this.#forward(seen);
     seen.answered = answer.status;
     if (fault.kind === 'drop-answer') {
@@ -89,6 +96,36 @@ export class FaultProxy {
     }
     res.writeHead(answer.status, answer.headers);
     res.end(answer.body);
+  }
+
+  #stream(seen: Seen, req: IncomingMessage, res: ServerResponse, afterEvents: number): void {
+    const url = new URL(seen.url, this.target);
+    const headers = { ...seen.headers, host: url.host };
+    const outgoing = httpRequest(url, { method: seen.method, headers }, (answer) => {
+      seen.answered = answer.statusCode ?? 502;
+      res.writeHead(seen.answered, answer.headers);
+      // Written one frame (up to a blank line) at a time, so the cut falls right after an event.
+      let events = 0;
+      let pending = '';
+      answer.setEncoding('utf8');
+      answer.on('data', (chunk: string) => {
+        pending += chunk;
+        let end: number;
+        while (events < afterEvents && (end = pending.indexOf('\n\n')) !== -1) {
+          const frame = pending.slice(0, end + 2);
+          pending = pending.slice(end + 2);
+          res.write(frame);
+          if (/^id: /m.test(frame)) events += 1;
+        }
+        if (events >= afterEvents) {
+          answer.destroy();
+          req.socket.end(); // what was written arrives, then the connection closes mid-stream
+        }
+      });
+      answer.on('end', () => res.end());
+    });
+    outgoing.on('error', () => req.socket.destroy());
+    outgoing.end(seen.body);
   }
 
   #forward(
