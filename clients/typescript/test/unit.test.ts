@@ -1,6 +1,6 @@
 /** What needs no server: durations, Retry-After, back-off, configuration, the browser guard. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Theazo, TheazoError, VERSION } from 'theazo';
@@ -133,6 +133,27 @@ describe('configuration', () => {
     } finally {
       delete global.window;
     }
+  });
+
+  test('the build imports nothing but its own modules: no Node built-in, no package', () => {
+    const imports = new Set<string>();
+    for (const format of ['esm', 'cjs']) {
+      const folder = join(PACKAGE_ROOT, 'dist', format);
+      for (const file of readdirSync(folder, { recursive: true, encoding: 'utf8' })) {
+        if (!file.endsWith('.js')) continue;
+        const code = readFileSync(join(folder, file), 'utf8');
+        for (const match of code.matchAll(
+          /^(?:import|export) [^;]*? from '([^']+)'|\brequire\("([^"]+)"\)/gm,
+        )) {
+          imports.add(match[1] ?? match[2] ?? '');
+        }
+      }
+    }
+    assert.ok(imports.size > 10);
+    assert.deepEqual(
+      [...imports].filter((name) => !name.startsWith('.')),
+      [],
+    );
   });
 
   test('VERSION is the package version', () => {
