@@ -90,7 +90,12 @@ export class TheazoServer {
     const child = spawn(pythonInterpreter(), command, { cwd: REPO_ROOT, env, stdio: ['ignore', log, log] });
     closeSync(log);
     const server = new TheazoServer(apiKey, port, workdir, child, logPath);
-    await server.#waitUntilReady();
+    try {
+      await server.#waitUntilReady();
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
     return server;
   }
 
