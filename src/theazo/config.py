@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from theazo.sandbox.isolation import Network, Tier
 from theazo.sandbox.view import Mount
 
 DEFAULT_DATABASE = "sqlite:///theazo.db"
+
+
+def default_zygotes() -> int:
+    """One zygote per core (a zygote clones sandboxes on one), up to ZYGOTES_MAX."""
+    return max(1, min(defaults.ZYGOTES_MAX, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,7 @@ class NodeConfig:
     run_api: bool = True
     run_workers: bool = True
     concurrency: int = defaults.CONCURRENCY
+    zygotes: int = field(default_factory=lambda: default_zygotes())
     max_running_per_session: int = defaults.MAX_RUNNING_PER_SESSION
     max_queued_per_session: int = defaults.MAX_QUEUED_PER_SESSION
     compute_price: float = defaults.COMPUTE_PRICE_PER_SECOND  # minor units per second

@@ -61,6 +61,7 @@ class Node:
                     forwarded_ports=tuple(EgressPolicy(config.sandbox.allow_hosts).forwards),
                 ),
                 egress=EgressPolicy(config.sandbox.allow_hosts),
+                zygotes=config.zygotes if config.run_workers else 1,
                 spares=min(config.concurrency, defaults.SANDBOX_SPARES)
                 if config.run_workers
                 else 0,

@@ -18,7 +18,7 @@ from theazo.cli.options import (
     size_bytes,
     whole_seconds,
 )
-from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy
+from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy, default_zygotes
 from theazo.core import defaults
 from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
@@ -55,6 +55,15 @@ ApiKey = Annotated[
 ]
 Concurrency = Annotated[
     int, typer.Option(envvar="THEAZO_CONCURRENCY", min=1, help="Tasks this node runs at once.")
+]
+Zygotes = Annotated[
+    int,
+    typer.Option(
+        envvar="THEAZO_ZYGOTES",
+        min=1,
+        help="Processes that start sandboxes (each clones on one core); default: one per "
+        f"core, at most {defaults.ZYGOTES_MAX}.",
+    ),
 ]
 MaxRunning = Annotated[
     int,
@@ -234,6 +243,7 @@ def serve(
     agents: Agents = None,
     api_key: ApiKey = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
+    zygotes: Zygotes = default_zygotes(),
     max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
     max_queued_per_session: MaxQueued = defaults.MAX_QUEUED_PER_SESSION,
     compute_price: ComputePrice = defaults.COMPUTE_PRICE_PER_SECOND,
@@ -278,6 +288,7 @@ def serve(
         **_running_tasks(
             agents=agents,
             concurrency=concurrency,
+            zygotes=zygotes,
             max_running_per_session=max_running_per_session,
             max_queued_per_session=max_queued_per_session,
             compute_price=compute_price,
@@ -316,6 +327,7 @@ def worker(
     ],
     agents: Agents = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
+    zygotes: Zygotes = default_zygotes(),
     max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
     max_queued_per_session: MaxQueued = defaults.MAX_QUEUED_PER_SESSION,
     compute_price: ComputePrice = defaults.COMPUTE_PRICE_PER_SECOND,
@@ -354,6 +366,7 @@ def worker(
             **_running_tasks(
                 agents=agents,
                 concurrency=concurrency,
+                zygotes=zygotes,
                 max_running_per_session=max_running_per_session,
                 max_queued_per_session=max_queued_per_session,
                 compute_price=compute_price,
@@ -387,6 +400,7 @@ def _running_tasks(
     *,
     agents: str | None,
     concurrency: int,
+    zygotes: int,
     max_running_per_session: int,
     max_queued_per_session: int,
     compute_price: float,
@@ -409,6 +423,7 @@ def _running_tasks(
     return {
         "agent_modules": _modules(agents),
         "concurrency": concurrency,
+        "zygotes": zygotes,
         "max_running_per_session": max_running_per_session,
         "max_queued_per_session": max_queued_per_session,
         "compute_price": compute_price,

@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,7 @@ class SandboxSettings:
     spares: int = defaults.SANDBOX_SPARES  # sandboxes forked ahead, waiting for a task
     python_path: tuple[str, ...] = field(default_factory=lambda: (os.getcwd(),))
     isolation: IsolationSettings = IsolationSettings()
+    zygotes: int = 1  # processes cloning sandboxes, each on its own core
     egress: EgressPolicy = EgressPolicy()
     # The server's own services on sandboxes' loopback ports; these ports must also be among
     # isolation.forwarded_ports.
@@ -276,55 +277,101 @@ async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any]
     return message
 
 
+class _Zygote:
+    """One zygote process and what the server knows of it: the tasks it was asked to start
+    (until it says which process runs each) and the sandboxes it runs (until it reaps them)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.process: asyncio.subprocess.Process | None = None
+        self.control: socket.socket | None = None
+        self.ready: asyncio.Future[None] | None = None
+        self.spawning: dict[str, asyncio.Future[int]] = {}
+        self.running: dict[str, asyncio.Future[ExitStatus]] = {}
+        self.pids: dict[str, int] = {}
+        self.sandboxes: dict[str, Sandbox] = {}  # those it has not said "spawned" for yet
+        self.spares_ready = 0  # as it last said
+        self.started_once = False  # a zygote that never started is not restarted
+        # Unix datagram queues hold few packets (net.unix.max_dgram_qlen, often 10), and a
+        # writer blocked on a full one is not reliably woken by epoll; never fill it.
+        self.in_flight = asyncio.Semaphore(defaults.ZYGOTE_SPAWNS_IN_FLIGHT)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    @property
+    def load(self) -> int:
+        return len(self.spawning) + len(self.running)
+
+
+def _is_up(zygote: _Zygote) -> bool:
+    ready = zygote.ready
+    return ready is not None and ready.done() and ready.exception() is None
+
+
 class SandboxPool:
+    """The node's zygotes: several, since one clones spares on one core only."""
+
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self.catalogue: dict[str, AgentInfo] = {}
-        self.isolation: dict[str, Any] = {}  # what the zygote found (isolation.Features)
-        self.zygote_pid: int | None = None
+        self.isolation: dict[str, Any] = {}  # what the zygotes found (isolation.Features)
         self._egress = EgressProxy(settings.egress, settings.services)
-        self._sandboxes: dict[str, Sandbox] = {}  # those whose zygote has not said "spawned"
         self._workdir_root = settings.workdir_root or Path(
             tempfile.mkdtemp(prefix="theazo-sandboxes-")
         )
         self._owns_workdir_root = settings.workdir_root is None
-        self._process: asyncio.subprocess.Process | None = None
-        self._control: socket.socket | None = None
-        self._ready: asyncio.Future[None] | None = None
-        self._spawning: dict[str, asyncio.Future[int]] = {}
-        self._running: dict[str, asyncio.Future[ExitStatus]] = {}
-        self._running_pids: dict[str, int] = {}
+        self._zygotes = [_Zygote(i) for i in range(max(1, settings.zygotes))]
+        self._owner: dict[str, _Zygote] = {}  # task id → the zygote asked to start it
         self._closing = False
-        self._started_once = False  # a zygote that never started is not restarted
-        # Unix datagram queues hold few packets (net.unix.max_dgram_qlen, often 10), and a
-        # writer blocked on a full one is not reliably woken by epoll; never fill it.
-        self._in_flight = asyncio.Semaphore(defaults.ZYGOTE_SPAWNS_IN_FLIGHT)
+        self._spares_listeners: list[Callable[[], None]] = []
 
     @property
     def workdir_root(self) -> Path:
         return self._workdir_root
 
+    @property
+    def zygote_pid(self) -> int | None:
+        return self._zygotes[0].pid
+
+    @property
+    def zygote_pids(self) -> list[int]:
+        return [z.pid for z in self._zygotes if z.pid is not None]
+
+    @property
+    def spares_ready(self) -> int:
+        """Sandboxes walled in and waiting for a task, in all zygotes, as they last said."""
+        return sum(z.spares_ready for z in self._zygotes if z.control is not None)
+
+    def on_spares_changed(self, listener: Callable[[], None]) -> None:
+        self._spares_listeners.append(listener)
+
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._workdir_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        await self._start_zygote()
+        try:
+            await asyncio.gather(*(self._start_zygote(z) for z in self._zygotes))
+        except BaseException:
+            await self.close()
+            raise
 
-    async def _start_zygote(self) -> None:
+    async def _start_zygote(self, zygote: _Zygote) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, protocol.CONTROL_PACKET_BYTES)
         ours.setblocking(False)
-        self._ready = loop.create_future()
-        self._control = ours
-        loop.add_reader(ours.fileno(), self._on_control_readable)
+        zygote.ready = loop.create_future()
+        zygote.control = ours
+        loop.add_reader(ours.fileno(), self._on_control_readable, zygote)
         config = {
-            "workdir_root": str(self._workdir_root),
+            "workdir_root": str(self._workdir_root / f"zygote-{zygote.index}"),
             "memory_limit_mb": self.settings.limits.memory_mb,
-            "spares": self.settings.spares,
+            "spares": self._spares_each(),
             "modules": list(self.settings.agent_modules),
             "isolation": self.settings.isolation.as_message(),
         }
-        self._process = await asyncio.create_subprocess_exec(
+        zygote.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "theazo.sandbox.zygote",
@@ -336,9 +383,11 @@ class SandboxPool:
             start_new_session=False,
         )
         theirs.close()
-        await self._ready
-        self._started_once = True
-        self.zygote_pid = self._process.pid
+        await zygote.ready
+        zygote.started_once = True
+
+    def _spares_each(self) -> int:
+        return -(-self.settings.spares // len(self._zygotes))  # rounded up
 
     @property
     def tier(self) -> Tier:
@@ -373,34 +422,42 @@ class SandboxPool:
 
     async def close(self) -> None:
         self._closing = True
-        for pid in list(self._running_pids.values()):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        self._drop_control()
-        if self._process is not None:
-            try:
-                await asyncio.wait_for(self._process.wait(), 5)
-            except TimeoutError:
-                self._process.kill()
-                await self._process.wait()
+        for zygote in self._zygotes:
+            for pid in list(zygote.pids.values()):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            self._drop_control(zygote)
+        for zygote in self._zygotes:
+            if zygote.process is not None and zygote.process.returncode is None:
+                try:
+                    await asyncio.wait_for(zygote.process.wait(), 5)
+                except TimeoutError:
+                    zygote.process.kill()
+                    await zygote.process.wait()
         if self._owns_workdir_root:
             shutil.rmtree(self._workdir_root, ignore_errors=True)
 
-    def _drop_control(self) -> None:
-        if self._control is not None:
+    def _drop_control(self, zygote: _Zygote) -> None:
+        if zygote.control is not None:
             with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._control.fileno())
-            self._control.close()
-            self._control = None
+                asyncio.get_running_loop().remove_reader(zygote.control.fileno())
+            zygote.control.close()
+            zygote.control = None
 
     # --- spawning --------------------------------------------------------------------------
+    def _choose(self) -> _Zygote | None:
+        """The zygote to start the next task: one that is up (not restarting) if any, with
+        the most spares ready, then the least busy."""
+        live = [z for z in self._zygotes if z.control is not None]
+        if not live:
+            return None
+        return max(live, key=lambda z: (_is_up(z), z.spares_ready, -z.load))
+
     async def spawn(self, init: dict[str, Any]) -> Sandbox:
-        """Have the zygote hand ``init["task_id"]`` to a sandbox. Returns at once: the agent's
+        """Have a zygote hand ``init["task_id"]`` to a sandbox. Returns at once: the agent's
         reports come on the sandbox's channel, its pid and exit when the zygote says."""
-        if self._ready is not None and not self._ready.done():
-            await asyncio.shield(self._ready)
-        control = self._control
-        if control is None:
+        zygote = self._choose()
+        if zygote is None or zygote.control is None:
             raise SandboxError("the sandbox zygote is not running")
         loop = asyncio.get_running_loop()
         task_id: str = init["task_id"]
@@ -419,24 +476,6 @@ class SandboxPool:
             "limits": self.settings.limits.as_message(),
             "max_output_bytes": self.settings.max_output_bytes,
         }
-        try:
-            await self._in_flight.acquire()  # released when the zygote answers
-            self._spawning[task_id] = spawned
-            self._running[task_id] = exited
-            passed = [theirs.fileno(), stdout_w, stderr_w]
-            await self._send_with_fds(control, protocol.encode(request), passed)
-        except BaseException:
-            if self._spawning.pop(task_id, None) is not None:
-                self._in_flight.release()
-            self._running.pop(task_id, None)
-            writer.close()
-            os.close(stdout_r)
-            os.close(stderr_r)
-            raise
-        finally:
-            theirs.close()
-            os.close(stdout_w)
-            os.close(stderr_w)
         sandbox = Sandbox(
             self,
             task_id,
@@ -447,18 +486,53 @@ class SandboxPool:
             self.settings.kill_grace_seconds,
             {"stdout": stdout_r, "stderr": stderr_r},
         )
-        self._sandboxes[task_id] = sandbox
+        try:
+            await zygote.in_flight.acquire()  # released when the zygote answers
+            control = zygote.control
+            if control is None:
+                zygote.in_flight.release()
+                raise SandboxError("the sandbox zygote stopped")
+            zygote.spawning[task_id] = spawned
+            zygote.running[task_id] = exited
+            zygote.sandboxes[task_id] = sandbox
+            self._owner[task_id] = zygote
+            zygote.spares_ready = max(0, zygote.spares_ready - 1)  # until it says
+            passed = [theirs.fileno(), stdout_w, stderr_w]
+            await self._send_with_fds(control, protocol.encode(request), passed)
+        except BaseException:
+            if zygote.spawning.pop(task_id, None) is not None:
+                zygote.in_flight.release()
+            zygote.running.pop(task_id, None)
+            zygote.sandboxes.pop(task_id, None)
+            self._owner.pop(task_id, None)
+            writer.close()
+            os.close(stdout_r)
+            os.close(stderr_r)
+            raise
+        finally:
+            theirs.close()
+            os.close(stdout_w)
+            os.close(stderr_w)
         return sandbox
 
     def signal_task(self, task_id: str, signum: int) -> None:
         """Ask the zygote to signal the sandbox of ``task_id`` (whose pid we may not know)."""
-        control = self._control
+        zygote = self._owner.get(task_id)
+        control = None if zygote is None else zygote.control
         if control is None:
             return
         try:
             control.send(protocol.encode({"t": "kill", "task_id": task_id, "signal": signum}))
-        except OSError:  # a full queue (rare: see _in_flight) or a gone zygote
+        except OSError:  # a full queue (rare: see _Zygote.in_flight) or a gone zygote
             log.warning("could not ask the zygote to signal the sandbox of %s", task_id)
+
+    def set_spares(self, total: int) -> None:
+        """How many sandboxes the zygotes should keep walled in and waiting, in all."""
+        each = -(-max(0, total) // len(self._zygotes))
+        for zygote in self._zygotes:
+            if zygote.control is not None:
+                with contextlib.suppress(OSError):
+                    zygote.control.send(protocol.encode({"t": "spares", "target": each}))
 
     async def _send_with_fds(self, control: socket.socket, data: bytes, fds: list[int]) -> None:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, protocol.fd_bytes(fds))]
@@ -470,65 +544,70 @@ class SandboxPool:
             except BlockingIOError:
                 writable: asyncio.Future[None] = loop.create_future()
                 loop.add_writer(control.fileno(), writable.set_result, None)
-                try:  # see _in_flight: a wake-up may not come, so look again soon anyway
+                try:  # see _Zygote.in_flight: a wake-up may not come, so look again soon
                     await asyncio.wait_for(writable, defaults.ZYGOTE_SEND_RETRY_SECONDS)
                 except TimeoutError:
                     pass
                 finally:
                     loop.remove_writer(control.fileno())
 
-    # --- the control channel ---------------------------------------------------------------
-    def _on_control_readable(self) -> None:
-        control = self._control
-        if control is None:
-            return
-        while True:
+    # --- the control channels --------------------------------------------------------------
+    def _on_control_readable(self, zygote: _Zygote) -> None:
+        while zygote.control is not None:
             try:
-                data, fds = protocol.recv_packet(control)
+                data, fds = protocol.recv_packet(zygote.control)
             except BlockingIOError:
                 return
             except OSError:
                 data, fds = b"", []
             if not data:
-                self._on_zygote_gone()
+                self._on_zygote_gone(zygote)
                 return
-            self._on_control_message(json.loads(data), fds)
+            self._on_control_message(zygote, json.loads(data), fds)
 
-    def _on_control_message(self, message: Mapping[str, Any], fds: list[int]) -> None:
+    def _on_control_message(
+        self, zygote: _Zygote, message: Mapping[str, Any], fds: list[int]
+    ) -> None:
         kind = message.get("t")
         task_id = message.get("task_id", "")
         if kind == "spawned":
-            sandbox = self._sandboxes.pop(task_id, None)
+            sandbox = zygote.sandboxes.pop(task_id, None)
             listeners = [socket.socket(fileno=fd) for fd in fds]
             if listeners and sandbox is not None:
                 asyncio.get_running_loop().create_task(self._serve_egress(sandbox, listeners))
             else:
                 for listener in listeners:
                     listener.close()
-            future = self._spawning.pop(task_id, None)
+            future = zygote.spawning.pop(task_id, None)
             if future is not None:
-                self._in_flight.release()
-                self._running_pids[task_id] = int(message["pid"])
+                zygote.in_flight.release()
+                zygote.pids[task_id] = int(message["pid"])
                 if not future.done():
                     future.set_result(int(message["pid"]))
             return
         for fd in fds:
             os.close(fd)
-        if kind == "spawn_failed":
-            self._sandboxes.pop(task_id, None)
+        if kind == "spares":
+            zygote.spares_ready = int(message["ready"])
+            for notify in self._spares_listeners:
+                notify()
+        elif kind == "spawn_failed":
+            zygote.sandboxes.pop(task_id, None)
+            self._owner.pop(task_id, None)
             error = str(message.get("error"))
-            future = self._spawning.pop(task_id, None)
+            future = zygote.spawning.pop(task_id, None)
             if future is not None:
-                self._in_flight.release()
+                zygote.in_flight.release()
                 if not future.done():
                     future.set_exception(SandboxError(error))
                     future.exception()  # retrieved: nothing else may await it
-            exited = self._running.pop(task_id, None)
+            exited = zygote.running.pop(task_id, None)
             if exited is not None and not exited.done():
                 exited.set_result(ExitStatus(0, 0.0, 0, start_error=error))
         elif kind == "exited":
-            self._running_pids.pop(task_id, None)
-            exited = self._running.pop(task_id, None)
+            zygote.pids.pop(task_id, None)
+            self._owner.pop(task_id, None)
+            exited = zygote.running.pop(task_id, None)
             if exited is not None and not exited.done():
                 exited.set_result(
                     ExitStatus(
@@ -539,27 +618,30 @@ class SandboxPool:
                     )
                 )
         elif kind == "ready":
-            self.isolation = dict(message.get("isolation") or {})
-            self.catalogue = {
-                entry["name"]: AgentInfo(
-                    entry["name"], entry.get("description") or "", entry.get("inputSchema")
-                )
-                for entry in message.get("agents", [])
-            }
-            if self._ready is not None and not self._ready.done():
-                refusal = self._check_isolation()
-                if refusal is None:
-                    self._ready.set_result(None)
-                else:
-                    self._ready.set_exception(SandboxError(refusal))
-        elif kind == "failed" and self._ready is not None and not self._ready.done():
+            self._on_ready(zygote, message)
+        elif kind == "failed" and zygote.ready is not None and not zygote.ready.done():
             log.debug("loading the agent modules failed:\n%s", message.get("traceback"))
-            self._ready.set_exception(
+            zygote.ready.set_exception(
                 SandboxError(
                     f"the agent modules could not be loaded: {message.get('error')} "
                     "(--log-level debug shows the traceback)"
                 )
             )
+
+    def _on_ready(self, zygote: _Zygote, message: Mapping[str, Any]) -> None:
+        self.isolation = dict(message.get("isolation") or {})
+        self.catalogue = {
+            entry["name"]: AgentInfo(
+                entry["name"], entry.get("description") or "", entry.get("inputSchema")
+            )
+            for entry in message.get("agents", [])
+        }
+        if zygote.ready is not None and not zygote.ready.done():
+            refusal = self._check_isolation()
+            if refusal is None:
+                zygote.ready.set_result(None)
+            else:
+                zygote.ready.set_exception(SandboxError(refusal))
 
     async def _serve_egress(self, sandbox: Sandbox, listeners: list[socket.socket]) -> None:
         """Answer a sandbox's listeners: its proxy's first, then its forwarded ports'."""
@@ -577,34 +659,37 @@ class SandboxPool:
         if sandbox.exited.done():  # ended before we got here
             await sandbox.close_network()
 
-    def _on_zygote_gone(self) -> None:
-        """The zygote died. Its sandboxes' fates are unknown: kill them, report them lost."""
-        self._drop_control()
-        for pid in list(self._running_pids.values()):
+    def _on_zygote_gone(self, zygote: _Zygote) -> None:
+        """A zygote died. Its sandboxes' fates are unknown: kill them, report them lost."""
+        self._drop_control(zygote)
+        zygote.spares_ready = 0
+        for pid in list(zygote.pids.values()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-        for exited in self._running.values():
+        for exited in zygote.running.values():
             if not exited.done():
                 exited.set_result(ExitStatus(-signal.SIGKILL, 0.0, 0, zygote_lost=True))
-        for spawned in self._spawning.values():
-            self._in_flight.release()
+        for spawned in zygote.spawning.values():
+            zygote.in_flight.release()
             if not spawned.done():
                 spawned.set_exception(SandboxError("the sandbox zygote stopped"))
                 spawned.exception()
-        self._running.clear()
-        self._running_pids.clear()
-        self._spawning.clear()
-        self._sandboxes.clear()
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
-        if not self._closing and self._started_once:
-            log.error("the sandbox zygote stopped unexpectedly; starting a new one")
-            asyncio.get_running_loop().create_task(self._restart())
+        for task_id in [*zygote.running, *zygote.spawning]:
+            self._owner.pop(task_id, None)
+        zygote.running.clear()
+        zygote.pids.clear()
+        zygote.spawning.clear()
+        zygote.sandboxes.clear()
+        if zygote.ready is not None and not zygote.ready.done():
+            zygote.ready.set_exception(SandboxError("the sandbox zygote stopped while starting"))
+        if not self._closing and zygote.started_once:
+            log.error("a sandbox zygote stopped unexpectedly; starting a new one")
+            asyncio.get_running_loop().create_task(self._restart(zygote))
 
-    async def _restart(self) -> None:
-        if self._process is not None:
-            await self._process.wait()
+    async def _restart(self, zygote: _Zygote) -> None:
+        if zygote.process is not None:
+            await zygote.process.wait()
         try:
-            await self._start_zygote()
+            await self._start_zygote(zygote)
         except Exception:
             log.exception("the sandbox zygote could not be restarted")

@@ -67,6 +67,7 @@ class Zygote:
     def __init__(self, control: socket.socket, config: dict[str, Any]) -> None:
         self.control = control
         self.workdir_root = Path(config["workdir_root"])
+        self.workdir_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.memory_limit_mb = int(config["memory_limit_mb"])
         self.spare_target = int(config["spares"])
         self.settings = IsolationSettings.from_message(config["isolation"])
@@ -216,8 +217,10 @@ class Zygote:
         found = ready.select(_SPARE_SETUP_TIMEOUT_SECONDS)
         ready.close()
         error = self._on_spare_message(spare) if found else "the first sandbox did not start"
-        self._forget_spare(spare.pid)
-        _kill_group(spare.pid)
+        self.spares.remove(spare)  # this is a copy of the zygote: it tells the server nothing
+        self._discard(spare)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(spare.pid, 0)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(spare.pid, 0)
         cgroup = self.cgroup_of.pop(spare.pid, None)
@@ -281,6 +284,8 @@ class Zygote:
             os.close(fd)
         if message.get("t") == "kill":
             self._kill(message["task_id"], int(message["signal"]))
+        elif message.get("t") == "spares":
+            self.spare_target = max(0, int(message["target"]))
         return True
 
     def _kill(self, task_id: str, signum: int) -> None:
@@ -357,6 +362,8 @@ class Zygote:
     def _on_spare_ready(self, spare: _Spare) -> None:
         self.selector.unregister(spare.handoff)
         error = self._on_spare_message(spare)
+        if error is None:
+            self._report_spares()
         if error is not None:
             sys.stderr.write(f"theazo zygote: a sandbox could not be set up: {error}\n")
             _kill_group(spare.pid)  # reaped and forgotten as it exits
@@ -400,6 +407,11 @@ class Zygote:
             self.send(spawned, [s.fileno() for s in spare.listeners])
             for listener in spare.listeners:
                 listener.close()
+            self._report_spares()
+
+    def _report_spares(self) -> None:
+        """Tell the server how many spares are ready: it starts no more tasks than that."""
+        self.send({"t": "spares", "ready": sum(1 for s in self.spares if s.ready)})
 
     def _refuse(self, request: _Request, error: str) -> None:
         self._close_fds(request)
@@ -469,6 +481,8 @@ class Zygote:
         for spare in [s for s in self.spares if s.pid == pid]:
             self.spares.remove(spare)
             self._discard(spare)
+            if spare.ready:
+                self._report_spares()
 
     def _shutdown(self) -> None:
         ending = {pid: running.workdir for pid, running in self.children.items()}
