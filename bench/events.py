@@ -179,7 +179,7 @@ def measure_event_latency(bench: Bench) -> Result:
             result.figures += p50_p99("burst: report → client", timed)
             result.notes.append(
                 f"burst: {BURST_REPORTS} reports back to back, {len(timed)} kept as events "
-                "(a burst between two writes keeps its latest 20)"
+                "(each write keeps at most the latest 20 of the reports it gathers)"
             )
             for stream in (on_task, on_session, burst):
                 stream.close()

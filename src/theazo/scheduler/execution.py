@@ -64,6 +64,9 @@ class TaskRun:
         self._flush_timer: asyncio.TimerHandle | None = None
         self._budget_timer: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        # Writes allowed now: a few at once (a report and the line printed with it), refilled
+        # at one per flush interval, so a chatty agent still costs ten writes a second.
+        self._flush_tokens = float(defaults.PROGRESS_FLUSH_BURST)
         self._last_announce = float("-inf")
         self.claimed_at = asyncio.get_running_loop().time()
 
@@ -247,7 +250,13 @@ class TaskRun:
         if self._flush_timer is not None or self.ended:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_flush + self.settings.progress_flush_seconds - loop.time())
+        interval = self.settings.progress_flush_seconds
+        now = loop.time()
+        refilled = (now - self._last_flush) / interval if interval > 0 else float("inf")
+        tokens = min(float(defaults.PROGRESS_FLUSH_BURST), self._flush_tokens + refilled)
+        # A moment's wait gathers what comes together (a line printed, then a report) into one.
+        delay = defaults.FLUSH_GATHER_SECONDS if tokens >= 1 else (1 - tokens) * interval
+        self._flush_tokens, self._last_flush = tokens - 1, now
         self._flush_timer = loop.call_later(delay, self._flush_soon)
 
     def _flush_soon(self) -> None:
@@ -263,7 +272,6 @@ class TaskRun:
             if progress is None and message is None and not charge and not events:
                 return
             now = asyncio.get_running_loop().time()
-            self._last_flush = now
             saved = await self.store.report_progress(
                 self.task_id,
                 self.task.attempt,
