@@ -519,12 +519,9 @@ class SQLStore(Store, abc.ABC):
         log_bytes: int = 0,
     ) -> Task | None:
         async with self.transaction():
-            current = await self._running_attempt(task_id, attempt)
-            if current is None:
-                return None
             row = await self._one(
                 "report_progress",
-                id=current.id,
+                task_id=task_id,
                 attempt=attempt,
                 progress=progress,
                 message=message,
@@ -532,14 +529,15 @@ class SQLStore(Store, abc.ABC):
                 events=len(events),
                 log_bytes=log_bytes,
             )
-            assert row is not None
+            if row is None:
+                return None
             reported = self._task(row)
             in_session = _in_session(events)
             session_seq = None
             if charged_micros or in_session:
                 counted = await self._one(
                     "add_spent",
-                    session_id=current.session_id,
+                    session_id=reported.session_id,
                     spent_micros=charged_micros,
                     events=in_session,
                 )

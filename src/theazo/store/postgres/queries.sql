@@ -202,11 +202,12 @@ WHERE task_id = %(task_id)s AND attempt = %(attempt)s AND status = 'running'
 FOR UPDATE;
 
 -- name: report_progress
+-- Takes the row's lock itself: a report is one statement fewer than a read and an update.
 UPDATE tasks
 SET progress = coalesce(%(progress)s, progress), message = coalesce(%(message)s, message),
     charged_micros = charged_micros + %(charged_micros)s,
     event_seq = event_seq + %(events)s, log_bytes = log_bytes + %(log_bytes)s
-WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+WHERE task_id = %(task_id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
 -- name: finish_task
