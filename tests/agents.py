@@ -204,3 +204,22 @@ def chatty(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
         sys.stdout.write(line)
     sys.stdout.flush()
     return {"done": True}
+
+
+def _build_resources() -> dict[str, Any]:
+    import httpx
+
+    return {"seen": [], "client": httpx.Client(timeout=5), "loaded_by": "setup"}
+
+
+@agent("prepared", setup=_build_resources)
+def prepared(ctx: Context, input: Any) -> dict[str, Any]:
+    """Reports what its setup built, then changes it: no later task may see the change."""
+    resources = ctx.resources
+    seen = list(resources["seen"])
+    resources["seen"].append(ctx.task_id)
+    return {
+        "loaded_by": resources["loaded_by"],
+        "seen_before": seen,
+        "client_open": not resources["client"].is_closed,
+    }

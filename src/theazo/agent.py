@@ -39,6 +39,7 @@ class AgentSpec:
     description: str
     input_schema: dict[str, Any] | None
     input_model: type[Any] | None  # a pydantic model the input is parsed into
+    setup: Callable[[], Any] | None = None  # run once per zygote; its result is ctx.resources
 
     @property
     def is_async(self) -> bool:
@@ -64,6 +65,7 @@ def agent(
     *,
     description: str | None = None,
     input_schema: dict[str, Any] | None = None,
+    setup: Callable[[], Any] | None = None,
 ) -> Callable[[F], F]:
     """Register ``function`` as the agent ``name``.
 
@@ -72,6 +74,13 @@ def agent(
         description: shown by ``GET /v1/agents``; defaults to the docstring's first line.
         input_schema: a JSON Schema the input must satisfy at submit; derived from a pydantic
             model annotation on the input parameter when not given.
+        setup: builds what every run would otherwise build again (an HTTP or model client,
+            a model loaded into memory), once, before any task: the server calls it when it
+            loads the agents, and each task finds its result as ``ctx.resources``. Each
+            sandbox gets its own copy (its memory is a copy of the loader's), so no task can
+            change what another sees. Build clients that connect lazily: a connection opened
+            in ``setup`` is closed in every sandbox (none of the loader's descriptors reach
+            one), so a client's first request opens its own.
     """
     if not name or len(name) > defaults.MAX_AGENT_NAME_CHARS or not name.isidentifier():
         raise AgentDefinitionError(
@@ -103,6 +112,7 @@ def agent(
             description=description or _first_line(function.__doc__),
             input_schema=schema,
             input_model=model,
+            setup=setup,
         )
         return function
 

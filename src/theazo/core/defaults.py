@@ -102,6 +102,9 @@ PG_EVENT_RANGES_PER_READ = 500  # task ranges one read of other nodes' events ta
 
 # --- Sandbox --------------------------------------------------------------------------------
 SANDBOX_SPARES = 2  # forked ahead, so a task does not wait for a fork; each runs one task only
+# Imported by each zygote where installed, so that an agent importing them inside its function
+# pays nothing: HTTP and TLS, the model providers' clients.
+SANDBOX_PRELOAD = ("ssl", "certifi", "httpx", "requests", "openai", "anthropic")
 ZYGOTES_MAX = 4  # one per core by default, but past a few the kernel's own locks are the limit
 KILL_GRACE_SECONDS = 1.0  # SIGTERM first so agents can clean up, SIGKILL after this
 MEMORY_LIMIT_MB = 2048  # address space per sandbox; a Python agent with numpy fits

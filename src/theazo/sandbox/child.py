@@ -41,6 +41,7 @@ def run(
     handoff: socket.socket,
     agents: dict[str, AgentSpec],
     *,
+    resources: dict[str, Any],
     plan: jail.Plan | None,
     workdir: Path | None,
     keep_fds: set[int],
@@ -71,7 +72,8 @@ def run(
             channel = socket.socket(fileno=channel_fd)
             init = protocol.recv_frame(channel)
             if init is not None:
-                _serve(channel, init, workdir, agents, int(spawn["max_output_bytes"]))
+                limit = int(spawn["max_output_bytes"])
+                _serve(channel, init, workdir, agents, resources, limit)
             # The end of the channel tells the server the run is over: now, rather than when
             # the exit has torn down this process's memory (the kernel closes files last).
             channel.close()
@@ -98,6 +100,8 @@ def _enter(handoff: socket.socket, plan: jail.Plan) -> Path:
         error = f"{type(exc).__name__}: {exc}"
         protocol.send_with_fds(handoff, {"t": "broken", "error": error}, [])
         raise
+    for name, value in jail.tls_environment().items():
+        os.environ.setdefault(name, value)  # unless the deployment passed its own
     if listeners:
         os.environ.update(jail.proxy_environment())
     protocol.send_with_fds(handoff, {"t": "ready"}, [s.fileno() for s in listeners])
@@ -151,11 +155,13 @@ def _serve(
     init: dict[str, Any],
     workdir: Path,
     agents: dict[str, AgentSpec],
+    resources: dict[str, Any],
     max_output_bytes: int,
 ) -> None:
-    ctx = Context(channel, **context_kwargs(init, workdir))
+    spec = agents.get(init["agent"])
+    kwargs = context_kwargs(init, workdir)
+    ctx = Context(channel, **kwargs, resources=resources.get(init["agent"]))
     _stop_on_sigterm(ctx)
-    spec = agents.get(ctx.agent)
     if spec is None:
         _send_error(channel, ErrorCode.UNKNOWN_AGENT, f"no agent named {ctx.agent!r} is loaded")
         return

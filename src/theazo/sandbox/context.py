@@ -22,6 +22,7 @@ class Context:
         attempt: 1 for the first run; higher when the task is re-run after a lost worker.
         metadata: the metadata given at submit.
         workdir: a private directory for this run, deleted when the run ends.
+        resources: what the agent's ``setup`` built (``@agent(setup=…)``), or None.
     """
 
     def __init__(
@@ -35,8 +36,10 @@ class Context:
         attempt: int,
         metadata: dict[str, str],
         workdir: Path,
+        resources: Any = None,
     ) -> None:
         self._channel = channel
+        self.resources = resources
         self.task_id = task_id
         self.session_id = session_id
         self.user_id = user_id

@@ -33,6 +33,7 @@ Because it is process 1 of its PID namespace, everything it starts dies with it.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import socket
@@ -53,6 +54,8 @@ SCRATCH = "/.scratch"
 HOST_PROC = "/.hostproc"
 PROXY_HOST = "127.0.0.1"
 PROXY_PORT = 3128  # on the sandbox's own loopback: no other process shares it
+_CERTIFICATES = "/etc/ssl/certs"
+_HASHED = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")  # what c_rehash names a certificate
 WRITABLE = (WORKSPACE, "/tmp", "/dev/shm")
 _MOUNT_POINTS = ("/proc", "/tmp", WORKSPACE, "/dev/shm", OLD_ROOT, SCRATCH, HOST_PROC)
 _SEALED = linux.MS_NOSUID | linux.MS_NODEV
@@ -280,11 +283,29 @@ def _lock(plan: Plan) -> None:
 
 
 def proxy_environment() -> Mapping[str, str]:
-    """The variables that send an agent's HTTP clients through the egress proxy."""
+    """The variables that send an agent's HTTP clients through the egress proxy. Not
+    ALL_PROXY: httpx builds one more transport, and a TLS context, for each proxy variable."""
     proxy = f"http://{PROXY_HOST}:{PROXY_PORT}"
-    names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
     local = "localhost,127.0.0.1,::1"
     return {name: proxy for name in names} | {"NO_PROXY": local, "no_proxy": local}
+
+
+def tls_environment() -> Mapping[str, str]:
+    """Where TLS clients find the trusted certificates: the system's hashed directory when
+    there is one, which OpenSSL reads a certificate at a time when it needs one. httpx (and
+    so the openai and anthropic clients) and requests otherwise parse certifi's whole bundle
+    for every client they make: 17 ms, and httpx makes a context per proxy variable."""
+    if not _has_hashed_certificates(_CERTIFICATES):
+        return {}
+    return {"SSL_CERT_DIR": _CERTIFICATES, "REQUESTS_CA_BUNDLE": _CERTIFICATES}
+
+
+def _has_hashed_certificates(directory: str) -> bool:
+    try:
+        return any(_HASHED.match(name) for name in os.listdir(directory))
+    except OSError:
+        return False
 
 
 def _make_mount_point(source: str, target: str) -> None:
