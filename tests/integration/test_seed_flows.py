@@ -8,7 +8,7 @@ import pytest
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually
 from theazo import Theazo
-from theazo.sdk import Session
+from theazo.sdk import Session, UnprocessableEntityError
 
 
 def test_submit_returns_queued_task_at_once_then_completes(session: Session) -> None:
@@ -132,3 +132,21 @@ def test_submit_answers_202_with_location(server: ServerProcess, session: Sessio
 def test_session_run_blocks_until_done(session: Session, agent: str) -> None:
     task = session.run(agent=agent, input={"seconds": 0.05})
     assert task.status == "completed"
+
+
+def test_a_cursor_tells_nothing_and_works_only_in_its_session(
+    theazo: Theazo, session: Session
+) -> None:
+    for i in range(3):
+        session.tasks.submit(agent="echo", input=i)
+    cursor = session.tasks.list(limit=1).next_cursor
+    assert cursor is not None and not cursor.isdigit()  # not a row number
+
+    other = theazo.sessions.for_user(f"{session.user_id}-neighbour")
+    other.tasks.submit(agent="echo", input="theirs")
+    with pytest.raises(UnprocessableEntityError) as refused:
+        other.tasks.list(cursor=cursor)
+    assert refused.value.code == "invalid_cursor" and refused.value.field == "cursor"
+    for forged in ("dDE", "MTIzNDU", "task_abc"):  # "t1", "12345", not base64 of ours
+        with pytest.raises(UnprocessableEntityError):
+            session.tasks.list(cursor=forged)

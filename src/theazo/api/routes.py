@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from theazo.api import wire
 from theazo.api.auth import Project, Service, api_key_project
 from theazo.api.json_body import JsonRoute
-from theazo.core import defaults
+from theazo.core import cursors, defaults
 from theazo.core.errors import InvalidField
 from theazo.core.models import Task
 from theazo.core.service import TaskService
@@ -184,14 +184,13 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=defaults.LIST_MAX_LIMIT)] = defaults.LIST_DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
-        Query(pattern=r"^[0-9]{1,18}$", description="`nextCursor` of the previous page"),
+        Query(pattern=cursors.PATTERN, description="`nextCursor` of the previous page"),
     ] = None,
 ) -> Response:
     statuses = _parse_statuses(status)
-    before = _decode_cursor(cursor)
-    tasks = await service.list(project, session_id, statuses, limit + 1, before)
+    tasks = await service.list(project, session_id, statuses, limit + 1, cursor)
     page, more = tasks[:limit], len(tasks) > limit
-    next_cursor = _encode_cursor(page[-1].id) if more and page else None
+    next_cursor = cursors.encode(page[-1].task_id) if more and page else None
     now = service.store.now()
     return _json_of({"data": [wire.task_json(t, now) for t in page], "nextCursor": next_cursor})
 
@@ -215,16 +214,6 @@ def _parse_statuses(value: str | None) -> list[TaskStatus]:
                 code="invalid_status",
             ) from None
     return statuses
-
-
-def _encode_cursor(internal_id: int) -> str:
-    # The position in the session's newest-first order: every value the query pattern admits
-    # is a valid place to continue from, so a cursor can never be "wrong".
-    return str(internal_id)
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    return None if cursor is None else int(cursor)
 
 
 @router.get(

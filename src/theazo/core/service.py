@@ -16,9 +16,9 @@ from typing import Any
 
 import jsonschema
 
-from theazo.core import defaults, ids, stream_tokens, streams
+from theazo.core import cursors, defaults, ids, stream_tokens, streams
 from theazo.core.durations import InvalidDuration, parse_duration
-from theazo.core.errors import InvalidField
+from theazo.core.errors import InvalidField, NotFound
 from theazo.core.events import TaskEvent
 from theazo.core.models import AgentInfo, Delivery, NewTask, Session, Task, WebhookSecret
 from theazo.core.states import Priority, TaskStatus
@@ -195,10 +195,22 @@ class TaskService:
         session_id: str,
         statuses: Sequence[TaskStatus],
         limit: int,
-        before_id: int | None,
+        cursor: str | None = None,
     ) -> list[Task]:
+        """The session's tasks, newest first, after the task ``cursor`` names (see
+        core/cursors.py); a cursor of another session is refused."""
+        before_id = (
+            None if cursor is None else await self._cursor_position(project_id, session_id, cursor)
+        )
         tasks = await self.store.list_tasks(project_id, session_id, statuses, limit, before_id)
         return [await self._with_position(task) for task in tasks]
+
+    async def _cursor_position(self, project_id: str, session_id: str, cursor: str) -> int:
+        await self.store.get_session(project_id, session_id)  # an unknown session is a 404
+        try:
+            return (await self.store.get_task(project_id, session_id, cursors.decode(cursor))).id
+        except NotFound:
+            raise cursors.refused() from None
 
     async def _with_position(self, task: Task) -> Task:
         if task.status is not TaskStatus.QUEUED:
