@@ -17,6 +17,9 @@ import theazo.sdk
 from theazo.sdk import NotFoundError, Task, TaskPage, Theazo, TheazoError
 from theazo.sdk._base import (
     DEFAULT_BASE_URL,
+    RETRY_FIRST_WAIT_SECONDS,
+    RETRY_JITTER,
+    RETRY_MAX_WAIT_SECONDS,
     WAIT_HOLD_CAP_SECONDS,
     Flow,
     RequestBuilder,
@@ -25,6 +28,7 @@ from theazo.sdk._base import (
     limits_body,
     resolve_api_key,
     resolve_base_url,
+    retry_delay,
     submit_body,
 )
 
@@ -39,9 +43,11 @@ class FakeClock:
         return self.now
 
 
-def builder(timeout: httpx.Timeout | None = None) -> RequestBuilder:
+def builder(timeout: httpx.Timeout | None = None, *, retries: bool = True) -> RequestBuilder:
     headers = httpx.Headers({"Authorization": "Bearer th_test_k"})
-    return RequestBuilder("http://theazo.test/base", headers, timeout or httpx.Timeout(30.0))
+    return RequestBuilder(
+        "http://theazo.test/base", headers, timeout or httpx.Timeout(30.0), retries=retries
+    )
 
 
 def task_answer(status: str, task_id: str = "task_1") -> httpx.Response:
@@ -115,7 +121,38 @@ def test_a_submit_sends_only_the_options_given() -> None:
         "http://theazo.test/base/v1/sessions/sess_1/tasks",
     )
     assert body_of(request) == {"agent": "echo", "input": {"x": 1}, "priority": "normal"}
-    assert "Idempotency-Key" not in request.headers
+    assert "Idempotency-Key" not in builder(retries=False).submit("sess_1", {}).headers
+
+
+def test_a_submit_without_a_key_gets_one_so_a_retry_cannot_store_it_twice() -> None:
+    first, second = (builder().submit("sess_1", {"agent": "echo"}) for _ in range(2))
+    assert first.headers["Idempotency-Key"].startswith("theazo-sdk-")
+    assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]
+    given = builder().submit("sess_1", {"agent": "echo"}, "mine")
+    assert given.headers["Idempotency-Key"] == "mine"
+
+
+def _answer(status: int, retry_after: str | None = None) -> httpx.Response:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    return httpx.Response(status, headers=headers)
+
+
+def test_only_a_503_is_retried_and_only_so_often() -> None:
+    mid = lambda: 0.5  # noqa: E731 - no jitter
+    assert retry_delay(_answer(503), 0, 5, rng=mid) == RETRY_FIRST_WAIT_SECONDS
+    assert retry_delay(_answer(503), 3, 5, rng=mid) == RETRY_FIRST_WAIT_SECONDS * 8
+    assert retry_delay(_answer(503), 5, 5, rng=mid) is None  # retries spent
+    for status in (200, 400, 429, 500, 502, 504, 507):
+        assert retry_delay(_answer(status, "1"), 0, 5, rng=mid) is None
+
+
+def test_a_retry_waits_for_the_servers_hint_within_reason() -> None:
+    mid = lambda: 0.5  # noqa: E731
+    assert retry_delay(_answer(503, "4"), 0, 5, rng=mid) == 4.0
+    assert retry_delay(_answer(503, "1"), 4, 5, rng=mid) == RETRY_FIRST_WAIT_SECONDS * 16
+    assert retry_delay(_answer(503, "3600"), 0, 5, rng=mid) == RETRY_MAX_WAIT_SECONDS
+    low, high = (retry_delay(_answer(503, "2"), 0, 5, rng=lambda v=v: v) for v in (0.0, 1.0))
+    assert (low, high) == pytest.approx((2 * (1 - RETRY_JITTER), 2 * (1 + RETRY_JITTER)))
 
 
 def test_a_submit_sends_every_option_in_camel_case_and_the_key_as_a_header() -> None:
@@ -401,3 +438,36 @@ def test_the_public_surface_is_pinned() -> None:
 def test_every_name_the_top_level_package_promises_exists_in_the_sdk() -> None:
     for name in theazo._SDK_NAMES:
         assert getattr(theazo, name) is getattr(theazo.sdk, name)
+
+
+def test_the_client_sends_a_submit_again_after_a_503_with_the_same_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            problem = {"status": 503, "code": "store_unavailable", "detail": "a moment"}
+            return httpx.Response(503, json=problem, headers={"Retry-After": "0"})
+        body = json.loads(request.content)
+        return httpx.Response(202, json={"taskId": "task_1", "sessionId": "sess_1", **body})
+
+    transport = httpx.MockTransport(answer)
+    with (
+        httpx.Client(transport=transport) as http,
+        Theazo(api_key="th_test_k", base_url="http://theazo.test", http_client=http) as client,
+    ):
+        response = client._send(client._requests.submit("sess_1", submit_body("echo", 1)))
+    assert response.status_code == 202
+    assert len(seen) == 2
+    assert seen[0].headers["Idempotency-Key"] == seen[1].headers["Idempotency-Key"]
+
+
+def test_a_client_without_retries_raises_the_503() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(503))
+    with (
+        httpx.Client(transport=transport) as http,
+        Theazo(
+            api_key="th_test_k", base_url="http://theazo.test", http_client=http, max_retries=0
+        ) as client,
+    ):
+        assert client._send(client._requests.list_agents()).status_code == 503

@@ -1,6 +1,12 @@
 """Every error answer, in one place: domain errors and framework errors become RFC 9457
 ``application/problem+json`` with a stable ``code``. Nothing a client sends produces a 500;
-a bug of ours produces a 500 problem without a traceback (the traceback goes to the log)."""
+a database that fails for a moment is a 503 ``store_unavailable`` with ``Retry-After`` (507
+``store_full`` for a full disk); a bug of ours produces a 500 problem without a traceback
+(the traceback goes to the log).
+
+The handlers are coroutines: Starlette runs a plain function in a thread, where the
+exception being handled is not the thread's own and ``log.exception`` logged "NoneType: None".
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ from theazo.core.errors import (
     LimitReached,
     NotFound,
     PayloadTooLarge,
+    StoreFull,
+    StoreUnavailable,
     Unauthenticated,
 )
 
@@ -89,7 +97,7 @@ def problem(
     )
 
 
-def _on_domain_error(request: Request, exc: Exception) -> Response:
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     status = next(s for cls, s in _STATUS_OF.items() if isinstance(exc, cls))
     headers = None
@@ -104,7 +112,7 @@ def _on_domain_error(request: Request, exc: Exception) -> Response:
     return problem(status, exc.code, detail, field=field, headers=headers)
 
 
-def _on_validation_error(request: Request, exc: Exception) -> Response:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
     for error in raw:
@@ -151,7 +159,7 @@ def _field_name(location: Sequence[Any]) -> str:
     return name or "body"
 
 
-def _on_http_error(request: Request, exc: Exception) -> Response:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
@@ -179,13 +187,28 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(set().union(*(methods for n, methods in matches if n == fewest)))
 
 
-def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+async def _on_store_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreUnavailable)
+    log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
+    status = 507 if isinstance(exc, StoreFull) else 503
+    detail = (
+        "the server's database is out of disk space; try again once an operator made room"
+        if status == 507
+        else "the server's database failed for a moment; try again (a submit repeated with "
+        "the same Idempotency-Key is never stored twice)"
+    )
+    headers = {"Retry-After": str(exc.retry_after_seconds)}
+    return problem(status, exc.code, detail, headers=headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal_error", "the server failed; the error is in its log")
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StoreUnavailable, _on_store_unavailable)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

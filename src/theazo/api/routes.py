@@ -130,7 +130,7 @@ async def submit_task(
         headers["Preference-Applied"] = f"wait={hold:g}"
         if not task.status.is_terminal:
             waited = await _unless_disconnected(
-                request, service.wait(project, session_id, task.task_id, hold)
+                request, service.wait_submitted(project, session_id, task, hold)
             )
             if waited is None:
                 return Response(status_code=499)

@@ -84,6 +84,10 @@ LOG_PAGE_DEFAULT = 100  # lines of a log page unless ?limit= says otherwise
 LOG_PAGE_MAX = 1_000  # bounds the work of one log request
 PROGRESS_EVENTS_PER_FLUSH = 20  # reports kept as events per write; older ones in a burst go
 
+# --- Store failures -------------------------------------------------------------------------
+STORE_RETRY_AFTER_SECONDS = 1  # a 503's hint: a dropped connection is back within a second
+STORE_FULL_RETRY_AFTER_SECONDS = 30  # a full disk needs an operator; clients back off longer
+
 # --- SQLite --------------------------------------------------------------------------------
 SQLITE_CHECKPOINT_SECONDS = 0.5  # the WAL is copied into the database twice a second
 SQLITE_WAL_RESTART_FRAMES = 1000  # a WAL still longer after a passive checkpoint is restarted
@@ -99,6 +103,8 @@ PG_LISTEN_RETRY_SECONDS = 1.0  # back-off before reopening a dropped LISTEN conn
 PG_NOTIFY_PAYLOAD_CHARS = 7_000  # below PostgreSQL's 8,000-byte limit on a NOTIFY payload
 PG_EVENT_NOTICES_QUEUED = 10_000  # other nodes' event notices waiting for a read; then resync
 PG_EVENT_RANGES_PER_READ = 500  # task ranges one read of other nodes' events takes at most
+PG_POOL_WAIT_SECONDS = 10.0  # a request waits this long for a connection, then answers 503
+PG_LISTEN_CHECK_SECONDS = 10.0  # a silent LISTEN connection is checked this often
 
 # --- Sandbox --------------------------------------------------------------------------------
 SANDBOX_SPARES = 2  # forked ahead, so a task does not wait for a fork; each runs one task only

@@ -11,6 +11,9 @@ below the HTTP layer knows about status codes.
      ├── InvalidTransition   the task's state does not allow the change
      ├── LimitReached        a session limit; carries a retry hint
      └── BudgetExhausted     the session's budget is spent
+
+    StoreUnavailable        the database failed for a moment (not the client's doing)
+     └── StoreFull          the database's disk is full
 """
 
 from __future__ import annotations
@@ -60,3 +63,22 @@ class LimitReached(DomainError):
 
 class BudgetExhausted(DomainError):
     code = "budget_exhausted"
+
+
+class StoreUnavailable(Exception):
+    """The database could not do what was asked: a dropped connection, a lock held too long,
+    an I/O error. Nothing was done (the transaction rolled back), and trying again later may
+    work; the HTTP layer answers 503 with ``Retry-After``."""
+
+    code = "store_unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StoreFull(StoreUnavailable):
+    """The database's disk is full: writes fail until an operator makes room (507)."""
+
+    code = "store_full"

@@ -18,7 +18,7 @@ import jsonschema
 
 from theazo.core import cursors, defaults, ids, stream_tokens, streams
 from theazo.core.durations import InvalidDuration, parse_duration
-from theazo.core.errors import InvalidField, NotFound
+from theazo.core.errors import InvalidField, NotFound, StoreUnavailable
 from theazo.core.events import TaskEvent
 from theazo.core.models import AgentInfo, Delivery, NewTask, Session, Task, WebhookSecret
 from theazo.core.states import Priority, TaskStatus
@@ -116,7 +116,20 @@ class TaskService:
     async def submit(self, project_id: str, session_id: str, request: SubmitRequest) -> Task:
         new_task = await self._validate(request)
         (task,) = await self.store.submit(project_id, session_id, [new_task])
-        return await self._with_position(task)
+        try:
+            return await self._with_position(task)
+        except StoreUnavailable:  # it is stored: answer so, not with a 503 a retry repeats
+            return task
+
+    async def wait_submitted(
+        self, project_id: str, session_id: str, task: Task, timeout_seconds: float
+    ) -> Task:
+        """``wait`` after a submit that was stored: if the store fails meanwhile, the answer
+        is the task as submitted (202), since an error would have the client submit again."""
+        try:
+            return await self.wait(project_id, session_id, task.task_id, timeout_seconds)
+        except StoreUnavailable:
+            return task
 
     async def submit_batch(
         self, project_id: str, session_id: str, requests: Sequence[SubmitRequest]

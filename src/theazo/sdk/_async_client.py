@@ -15,6 +15,7 @@ from typing import Any, Self, TypeVar, Unpack, cast
 import httpx
 
 from theazo.sdk._base import (
+    DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     UNSET,
     BaseTheazo,
@@ -27,6 +28,7 @@ from theazo.sdk._base import (
     batch_body,
     limits_body,
     parse,
+    retry_delay,
     submit_body,
     transport_error,
 )
@@ -72,6 +74,10 @@ class AsyncTheazo(BaseTheazo):
             once (httpx's default is 100 connections). For many hundreds, several clients
             with a hundred or so connections each cost far less CPU than one large pool,
             which httpx walks on every request (encode/httpcore#1035).
+        max_retries: How many times a call answered 503 (the server's database failed for a
+            moment) is sent again, after its ``Retry-After`` and a doubling back-off, before
+            ``ServerError`` is raised; 0 to never retry. A submit without an
+            ``idempotency_key`` is given one, so that its retry cannot store it twice.
 
     Raises:
         TheazoError: No API key was given or found in the environment.
@@ -88,9 +94,10 @@ class AsyncTheazo(BaseTheazo):
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT_SECONDS,
         http_client: httpx.AsyncClient | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         headers = None if http_client is None else http_client.headers
-        super().__init__(api_key, base_url, timeout, headers)
+        super().__init__(api_key, base_url, timeout, headers, max_retries)
         self._owns_http = http_client is None
         self._http = httpx.AsyncClient() if http_client is None else http_client
         self.sessions = AsyncSessions(self)
@@ -114,10 +121,19 @@ class AsyncTheazo(BaseTheazo):
         await self.aclose()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await self._http.send(request)
-        except httpx.RequestError as exc:
-            raise transport_error(exc, request) from exc
+        """Send, and send again after a 503 as ``retry_delay`` decides."""
+        retries = 0
+        while True:
+            try:
+                response = await self._http.send(request)
+            except httpx.RequestError as exc:
+                raise transport_error(exc, request) from exc
+            delay = retry_delay(response, retries, self.max_retries)
+            if delay is None:
+                return response
+            await response.aclose()
+            await asyncio.sleep(delay)
+            retries += 1
 
     async def _call(self, request: httpx.Request, model: type[M]) -> M:
         return parse(await self._send(request), model)

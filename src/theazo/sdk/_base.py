@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import os
+import random
 import time
+import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +43,11 @@ DEFAULT_TIMEOUT_SECONDS: Final = 30.0  # every call but a long poll answers far 
 WAIT_HOLD_CAP_SECONDS: Final = defaults.MAX_WAIT_SECONDS  # the server holds no longer anyway
 WAIT_READ_MARGIN_SECONDS: Final = 10.0  # a hold's answer may come late on a slow network
 MAX_ERROR_BODY_CHARS: Final = 500  # enough of a proxy's error page to recognise it
+DEFAULT_MAX_RETRIES: Final = 5  # 503s in a row before giving up: about 15 s of waiting
+RETRY_FIRST_WAIT_SECONDS: Final = 0.5  # the wait before the first retry; doubling after
+RETRY_MAX_WAIT_SECONDS: Final = 30.0  # the longest wait between two tries, whatever the hint
+RETRY_JITTER: Final = 0.2  # ±20%: clients turned away together do not return together
+RETRIED_STATUSES: Final = frozenset({503})  # the server's database failed for a moment
 
 Priority = Literal["high", "normal", "low"]
 Duration = str | float
@@ -212,6 +219,30 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max((moment - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
+def retry_delay(
+    response: httpx.Response,
+    retries_done: int,
+    max_retries: int,
+    *,
+    rng: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to wait before sending the request again, or ``None`` to answer with this
+    response. Only a 503 is retried (the server's database failed for a moment: nothing was
+    done, or, for a submit, the same Idempotency-Key makes the retry harmless), after its
+    ``Retry-After`` or a doubling back-off, whichever is longer."""
+    if response.status_code not in RETRIED_STATUSES or retries_done >= max_retries:
+        return None
+    backoff: float = RETRY_FIRST_WAIT_SECONDS * 2.0**retries_done
+    hinted = parse_retry_after(response.headers.get("Retry-After")) or 0.0
+    spread = 1 + RETRY_JITTER * (2 * rng() - 1)
+    return min(max(backoff, hinted) * spread, RETRY_MAX_WAIT_SECONDS)
+
+
+def new_idempotency_key() -> str:
+    """A key for a submit the caller gave none, so that retrying it cannot store it twice."""
+    return f"theazo-sdk-{uuid.uuid4().hex}"
+
+
 def transport_error(exc: httpx.RequestError, request: httpx.Request) -> APIConnectionError:
     """The SDK's exception for a request that got no answer."""
     what = f"{request.method} {request.url}"
@@ -225,10 +256,18 @@ def transport_error(exc: httpx.RequestError, request: httpx.Request) -> APIConne
 class RequestBuilder:
     """Builds the ``httpx.Request`` of every endpoint, and the multi-request protocols."""
 
-    def __init__(self, base_url: str, headers: httpx.Headers, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: httpx.Headers,
+        timeout: httpx.Timeout,
+        *,
+        retries: bool = True,
+    ) -> None:
         self.base_url = base_url
         self.headers = headers
         self.timeout = timeout
+        self.retries = retries  # a submit without a key gets one, to be retried safely
 
     def request(
         self,
@@ -272,6 +311,8 @@ class RequestBuilder:
     ) -> httpx.Request:
         """A submit; with ``hold`` > 0 it asks the server (``Prefer: wait``) to answer only
         once the task has ended, or after ``hold`` seconds: a run in one round trip."""
+        if idempotency_key is None and self.retries:
+            idempotency_key = new_idempotency_key()
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         if hold <= 0:
             return self.request("POST", "sessions", session_id, "tasks", json=body, headers=headers)
@@ -492,6 +533,8 @@ class BaseTheazo:
         base_url: Where the API is, without a trailing slash.
         timeout: The time-outs of every call; a long poll's read time-out is extended to
             outlast its hold.
+        max_retries: How many times a call answered 503 is sent again before its error is
+            raised.
     """
 
     def __init__(
@@ -500,10 +543,14 @@ class BaseTheazo:
         base_url: str | None,
         timeout: float | httpx.Timeout | None,
         client_headers: httpx.Headers | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
         self._api_key = resolve_api_key(api_key)
         self.base_url = resolve_base_url(base_url)
         self.timeout = resolve_timeout(timeout)
+        self.max_retries = max_retries
         headers = httpx.Headers(client_headers)
         headers.update(
             {
@@ -512,7 +559,9 @@ class BaseTheazo:
                 "Accept": "application/json",
             }
         )
-        self._requests = RequestBuilder(self.base_url, headers, self.timeout)
+        self._requests = RequestBuilder(
+            self.base_url, headers, self.timeout, retries=max_retries > 0
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"

@@ -12,6 +12,7 @@ from typing import Any, Self, TypeVar, Unpack, cast
 import httpx
 
 from theazo.sdk._base import (
+    DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     UNSET,
     BaseTheazo,
@@ -24,6 +25,7 @@ from theazo.sdk._base import (
     batch_body,
     limits_body,
     parse,
+    retry_delay,
     submit_body,
     transport_error,
 )
@@ -66,6 +68,10 @@ class Theazo(BaseTheazo):
             ``httpx.Timeout``; ``None`` for no limit. Long polls extend their read time-out.
         http_client: An ``httpx.Client`` to send with (proxies, custom transport…); its headers
             are kept, but not its base URL or time-out. The caller closes it.
+        max_retries: How many times a call answered 503 (the server's database failed for a
+            moment) is sent again, after its ``Retry-After`` and a doubling back-off, before
+            ``ServerError`` is raised; 0 to never retry. A submit without an
+            ``idempotency_key`` is given one, so that its retry cannot store it twice.
 
     Raises:
         TheazoError: No API key was given or found in the environment.
@@ -82,9 +88,10 @@ class Theazo(BaseTheazo):
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT_SECONDS,
         http_client: httpx.Client | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         headers = None if http_client is None else http_client.headers
-        super().__init__(api_key, base_url, timeout, headers)
+        super().__init__(api_key, base_url, timeout, headers, max_retries)
         self._owns_http = http_client is None
         self._http = httpx.Client() if http_client is None else http_client
         self.sessions = Sessions(self)
@@ -108,10 +115,19 @@ class Theazo(BaseTheazo):
         self.close()
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return self._http.send(request)
-        except httpx.RequestError as exc:
-            raise transport_error(exc, request) from exc
+        """Send, and send again after a 503 as ``retry_delay`` decides."""
+        retries = 0
+        while True:
+            try:
+                response = self._http.send(request)
+            except httpx.RequestError as exc:
+                raise transport_error(exc, request) from exc
+            delay = retry_delay(response, retries, self.max_retries)
+            if delay is None:
+                return response
+            response.close()
+            time.sleep(delay)
+            retries += 1
 
     def _call(self, request: httpx.Request, model: type[M]) -> M:
         return parse(self._send(request), model)

@@ -120,6 +120,7 @@ class EventHub:
         self._finished_listeners: list[TaskListener] = []
         self._delivery_listeners: list[WorkListener] = []
         self._subscriptions: dict[tuple[str, str], set[Subscription]] = {}
+        self._resync_listeners: list[WorkListener] = []
 
     # --- subscribing ---------------------------------------------------------------------
     def on_work_available(self, listener: WorkListener) -> None:
@@ -133,6 +134,10 @@ class EventHub:
 
     def on_delivery_ready(self, listener: WorkListener) -> None:
         self._delivery_listeners.append(listener)
+
+    def on_resync(self, listener: WorkListener) -> None:
+        """Called when notifications may have been lost (see ``resync``)."""
+        self._resync_listeners.append(listener)
 
     def finish_waiter(self, task_id: str) -> asyncio.Future[int]:
         """A future resolved, with the number of the firing, when the task reaches a terminal
@@ -249,6 +254,13 @@ class EventHub:
             for future in futures:
                 if not future.done():
                     future.set_result(self._firings)
+
+    def resync(self) -> None:
+        """Notifications may have been lost (the connection that brings them dropped):
+        every waiter reads its task again, and every listener checks what it holds."""
+        self.resync_waiters()
+        for listener in self._resync_listeners:
+            listener()
 
     def task_finished(self, task_id: str) -> None:
         self._firings += 1

@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from theazo.core import defaults
 from theazo.core.clock import Clock
+from theazo.core.errors import StoreFull, StoreUnavailable
 from theazo.core.models import Session, Task
 from theazo.store import rows
 from theazo.store.base import StoreSettings
@@ -84,9 +85,17 @@ class PostgresStore(SQLStore):
             self.url,
             min_size=defaults.PG_POOL_MIN,
             max_size=defaults.PG_POOL_MAX,
-            kwargs={"row_factory": dict_row},
+            kwargs={
+                "row_factory": dict_row,
+                "connect_timeout": round(defaults.PG_CONNECT_TIMEOUT_SECONDS),
+            },
             open=False,
             name="theazo",
+            # A connection the server closed (a restart, a failover, pg_terminate_backend)
+            # waits in the pool looking healthy; checked before use, it is replaced instead
+            # of failing the next transaction.
+            check=AsyncConnectionPool.check_connection,
+            timeout=defaults.PG_POOL_WAIT_SECONDS,
         )
         try:
             await pool.open(wait=True, timeout=defaults.PG_CONNECT_TIMEOUT_SECONDS)
@@ -159,17 +168,20 @@ class PostgresStore(SQLStore):
             yield
             return
         events: Pending = []
-        async with self.pool.connection() as conn:
-            connection_token = _current.set(conn)
-            events_token = _pending.set(events)
-            try:
-                async with conn.transaction():
-                    yield
-                    await self._notify(conn, events)
-            finally:
-                _current.reset(connection_token)
-                _pending.reset(events_token)
-        fire(self, events)
+        try:
+            async with self.pool.connection() as conn:
+                connection_token = _current.set(conn)
+                events_token = _pending.set(events)
+                try:
+                    async with conn.transaction():
+                        yield
+                        await self._notify(conn, events)
+                finally:
+                    _current.reset(connection_token)
+                    _pending.reset(events_token)
+        except psycopg.Error as exc:  # the pool, the COMMIT, the ROLLBACK
+            raise store_error(exc) from exc
+        fire(self, events)  # only once the COMMIT succeeded
 
     async def _notify(self, conn: Connection, events: Pending) -> None:
         """Send the transaction's notifications, once each and in order, in one statement: a
@@ -208,12 +220,15 @@ class PostgresStore(SQLStore):
     ) -> Row | list[Row] | None:
         adapted = {name: _adapt(value) for name, value in params.items()}
         conn = _current.get()
-        if conn is not None:
-            cursor = await conn.execute(statement, adapted)
-            return await _fetch(cursor, many)
-        async with self.pool.connection() as own:  # a read on its own: commits at once
-            cursor = await own.execute(statement, adapted)
-            return await _fetch(cursor, many)
+        try:
+            if conn is not None:
+                cursor = await conn.execute(statement, adapted)
+                return await _fetch(cursor, many)
+            async with self.pool.connection() as own:  # a read on its own: commits at once
+                cursor = await own.execute(statement, adapted)
+                return await _fetch(cursor, many)
+        except psycopg.Error as exc:
+            raise store_error(exc) from exc
 
     async def _claim_sessions(self, candidates: Sequence[Row]) -> dict[str, Row]:
         # Other nodes may be claiming in the same sessions: lock their rows (in one order,
@@ -237,29 +252,41 @@ class PostgresStore(SQLStore):
 
     # --- notifications from other nodes ----------------------------------------------------
     async def _listen(self) -> None:
-        """Hold a LISTEN connection open for ever; reconnect with back-off when it drops."""
+        """Hold a LISTEN connection open for ever; reconnect with back-off when it drops.
+
+        A connection can die without a word (a failover, a cut network): one that has been
+        silent for a while is asked a question, and a failed answer counts as a drop.
+        """
         delay = defaults.PG_LISTEN_RETRY_SECONDS
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-            except psycopg.OperationalError:
-                log.warning("cannot open the notification connection; retrying in %ss", delay)
-                await asyncio.sleep(delay)
-                continue
-            try:
-                async with conn:
-                    for channel in self._channels.values():
-                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    if self._listening.is_set():  # a reconnect: whatever was sent is lost
-                        self.events.work_available()
-                        self.events.resync_waiters()
-                        self.events.resync_subscriptions()
-                    self._listening.set()
-                    async for notify in conn.notifies():
-                        self._on_notify(notify.channel, notify.payload)
-            except psycopg.OperationalError:
-                log.warning("the notification connection dropped; reconnecting")
-                await asyncio.sleep(delay)
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # psycopg's errors, and anything a dead socket gives
+                log.warning(
+                    "the notification connection failed (%s); reconnecting in %ss",
+                    _first_line(exc),
+                    delay,
+                )
+            await asyncio.sleep(delay)
+
+    async def _listen_once(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=round(defaults.PG_CONNECT_TIMEOUT_SECONDS)
+        )
+        async with conn:
+            for channel in self._channels.values():
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            if self._listening.is_set():  # a reconnect: whatever was sent meanwhile is lost
+                self.events.work_available()
+                self.events.resync()
+                self.events.resync_subscriptions()
+            self._listening.set()
+            while True:
+                async for notify in conn.notifies(timeout=defaults.PG_LISTEN_CHECK_SECONDS):
+                    self._on_notify(notify.channel, notify.payload)
+                await conn.execute(b"SELECT 1")  # silent for a while: still there?
 
     def _on_notify(self, channel: str, payload: str) -> None:
         origin, _, payload = payload.partition(":")
@@ -299,6 +326,29 @@ class PostgresStore(SQLStore):
                 self.events.resync_subscriptions()
                 continue
             self.events.task_events(events)
+
+
+def store_error(exc: psycopg.Error) -> Exception:
+    """What a failed call means to the rest of Theazo: a lost or refused connection, a pool
+    that cannot hand one out, a server shutting down, a serialization failure, a full disk
+    are ``StoreUnavailable`` (trying again may work); a constraint or a bad statement is a
+    bug of ours and stays what it is."""
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return StoreFull(
+            f"PostgreSQL's disk is full: {_first_line(exc)}",
+            retry_after_seconds=defaults.STORE_FULL_RETRY_AFTER_SECONDS,
+        )
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return StoreUnavailable(
+            f"PostgreSQL failed: {_first_line(exc)}",
+            retry_after_seconds=defaults.STORE_RETRY_AFTER_SECONDS,
+        )
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def _fetch(cursor: psycopg.AsyncCursor[dict[str, Any]], many: bool) -> Row | list[Row] | None:

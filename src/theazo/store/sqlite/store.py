@@ -10,6 +10,7 @@ failing half-way. The operations themselves are in ``theazo.store.sql``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from typing import Any
 
 from theazo.core import defaults
 from theazo.core.clock import Clock
+from theazo.core.errors import StoreFull, StoreUnavailable
 from theazo.core.models import Session, Task
 from theazo.store import rows
 from theazo.store.base import StoreSettings
@@ -77,6 +79,17 @@ class SQLiteStore(SQLStore):
         self._pending: list[tuple[str, str | EventBatch | None]] = []
 
     async def open(self) -> None:
+        try:
+            self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            raise ConnectionError(why_sqlite_cannot_open(self.path, exc)) from exc
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
+
+    def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
@@ -92,8 +105,6 @@ class SQLiteStore(SQLStore):
         self._db = db
         os.chmod(self.path, 0o600)  # the database holds key hashes and users' data
         self._migrate()
-        self._checkpointer = Checkpointer(self.path)
-        self._checkpointer.start()
 
     def _synchronous_level(self) -> str:
         level = self._synchronous.upper()
@@ -143,26 +154,49 @@ class SQLiteStore(SQLStore):
         if self._checkpointer is not None and self._checkpointer.restart_due:
             await self._checkpointer.hold_writes()
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
         try:
             yield
         except BaseException:
-            db.execute("ROLLBACK")
-            self._pending.clear()
+            self._abandon(db)
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # A COMMIT that failed (a full disk, an I/O error) changed nothing: what the
+            # transaction meant to announce must never be heard, now or after a later commit.
+            self._abandon(db)
+            raise store_error(exc) from exc
         pending, self._pending = self._pending, []
         fire(self, pending)
+
+    def _abandon(self, db: sqlite3.Connection) -> None:
+        """Roll back whatever is left of a transaction, and forget its events."""
+        self._pending.clear()
+        if db.in_transaction:  # SQLite rolls some failures back by itself
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.warning("a ROLLBACK failed; the connection stays usable", exc_info=True)
 
     def _emit(self, event: str, task_id: str | EventBatch | None = None) -> None:
         self._pending.append((event, task_id))
 
     async def _one(self, query: str, **params: Any) -> Row | None:
-        row: Row | None = self.db.execute(Q[query], _adapted(params)).fetchone()
+        try:
+            row: Row | None = self.db.execute(Q[query], _adapted(params)).fetchone()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
         return row
 
     async def _all(self, query: str, **params: Any) -> list[Row]:
-        return self.db.execute(Q[query], _adapted(params)).fetchall()
+        try:
+            return self.db.execute(Q[query], _adapted(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
 
     def _task(self, row: Row) -> Task:
         return rows.task_from_row(row, from_micros)
@@ -256,8 +290,59 @@ class Checkpointer(threading.Thread):
         self.join()
 
 
+_SQLITE_FULL = 13  # the primary result codes that tell a full disk from other failures
+_SQLITE_CORRUPT = 11
+
+
+def store_error(exc: sqlite3.Error) -> Exception:
+    """What a failed SQLite call means to the rest of Theazo. An operational failure (busy,
+    locked, I/O, a full disk, a file that cannot be opened) is ``StoreUnavailable``; a
+    constraint or a misuse is a bug of ours and stays what it is."""
+    if not isinstance(exc, sqlite3.OperationalError) and type(exc) is not sqlite3.DatabaseError:
+        return exc
+    primary = _primary_code(exc)
+    if primary == _SQLITE_FULL:
+        return StoreFull(
+            f"the SQLite database's disk is full: {exc}",
+            retry_after_seconds=defaults.STORE_FULL_RETRY_AFTER_SECONDS,
+        )
+    if primary == _SQLITE_CORRUPT:
+        log.error("the SQLite database reports corruption: %s", exc)
+    return StoreUnavailable(
+        f"the SQLite database failed: {exc}",
+        retry_after_seconds=defaults.STORE_RETRY_AFTER_SECONDS,
+    )
+
+
+def _primary_code(exc: BaseException) -> int:
+    """SQLite's primary result code (an extended code's low byte), 0 when there is none."""
+    code: int = getattr(exc, "sqlite_errorcode", None) or 0
+    return code & 0xFF
+
+
 def _adapted(params: dict[str, Any]) -> dict[str, Any]:
     return {name: _adapt(value) for name, value in params.items()}
+
+
+def why_sqlite_cannot_open(path: Path, exc: BaseException) -> str:
+    """One line an operator can act on, instead of SQLite's "unable to open database file"."""
+    where = f"cannot open the SQLite database {path}"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{where}: its folder {folder} does not exist and cannot be made"
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return f"{where}: the file system holding {folder} is mounted read-only"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{where}: the file is not readable and writable by this user"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"{where}: its folder {folder} is not writable by this user, and SQLite keeps "
+            f"its write-ahead log beside the file ({path.name}-wal, {path.name}-shm)"
+        )
+    disk_full = _primary_code(exc) == _SQLITE_FULL
+    if disk_full or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        return f"{where}: the disk is full"
+    return f"{where}: {exc}"
 
 
 def split_statements(script: str) -> list[str]:
