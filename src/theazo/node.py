@@ -158,11 +158,14 @@ class Node:
                 ),
             ),
         )
-        rescuer = Rescuer(self.store, self.config.rescue_interval_seconds)
-        if self.store.single_node:
-            # Nobody else can be running tasks on an embedded database: whatever a previous
-            # run of this server left running was lost with it.
-            await rescuer.run_once(await self.store.other_workers(dispatcher.worker_id))
+        rescuer = Rescuer(
+            self.store, self.config.rescue_interval_seconds, alive_worker_id=dispatcher.worker_id
+        )
+        # Nobody else can be running tasks on an embedded database: whatever a previous run
+        # of this server left running was lost with it. Once at start, on every backend,
+        # running tasks without a worker row at all (left by an earlier version) are too.
+        dead = await self.store.other_workers(dispatcher.worker_id)
+        await rescuer.run_once(dead if self.store.single_node else (), orphans=True)
         await dispatcher.start()
         heartbeat = Heartbeat(dispatcher, self.config.heartbeat_seconds)
         self.dispatcher = dispatcher

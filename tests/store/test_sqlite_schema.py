@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -23,7 +24,13 @@ PACKAGE = "theazo.store.sqlite"
 
 def _schema_of(db: sqlite3.Connection) -> set[tuple[str, str, str]]:
     rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL")
-    return {(kind, name, " ".join(sql.split())) for kind, name, sql in rows}
+    return {(kind, name, _normalized(sql)) for kind, name, sql in rows}
+
+
+def _normalized(sql: str) -> str:
+    """Whitespace aside: ALTER TABLE ADD COLUMN splices ", column …" into the stored text
+    right after the last column, wherever the closing parenthesis was."""
+    return re.sub(r"\s*([,()])\s*", r"\1", " ".join(sql.split()))
 
 
 def test_migrations_build_schema_sql(tmp_path: Path) -> None:

@@ -160,19 +160,98 @@ async def test_rescue_requeues_with_retries_then_fails_worker_lost(
     assert lost.error is not None and lost.error.code == "worker_lost"
 
 
-async def test_heartbeat_renews_leases_and_names_what_is_still_ours(
+async def test_one_heartbeat_holds_all_of_a_workers_tasks(
     store: Store, clock: ManualClock
 ) -> None:
     project, sid = await _session(store)
-    a, b = await store.submit(project, sid, [new_task(), new_task()])
+    a, b, c = await store.submit(project, sid, [new_task(), new_task(), new_task()])
     await store.register_worker("w1", "host", 1)
     await store.claim("w1", 2)
     await store.cancel(project, sid, b.task_id)
-    clock.advance(store.settings.lease_seconds - 1)
+    assert await store.attempts_held("w1") == {a.task_id: 1}
 
-    assert await store.heartbeat("w1") == {a.task_id}
-    clock.advance(store.settings.lease_seconds - 1)
-    assert await store.rescue_lost_tasks() == []  # the lease was renewed
+    for _ in range(3):  # beats hold the task past several leases
+        clock.advance(store.settings.lease_seconds - 1)
+        assert await store.heartbeat("w1") is True
+        assert await store.rescue_lost_tasks() == []
+
+    clock.advance(store.settings.lease_seconds + 1)  # silent for a lease: all of it is lost
+    (lost,) = await store.rescue_lost_tasks()
+    assert lost.task_id == a.task_id and lost.status is TaskStatus.FAILED
+    assert await store.attempts_held("w1") == {}
+    assert c.task_id not in {t.task_id for t in await store.rescue_lost_tasks()}
+
+
+async def test_a_worker_never_takes_its_own_tasks_for_lost(
+    store: Store, clock: ManualClock
+) -> None:
+    project, sid = await _session(store)
+    mine, theirs = await store.submit(project, sid, [new_task(), new_task()])
+    await store.claim("me", 1)
+    await store.claim("other", 1)
+    clock.advance(store.settings.lease_seconds + 1)  # neither beat: both leases passed
+    (rescued,) = await store.rescue_lost_tasks(alive_worker_id="me")
+    assert rescued.task_id == theirs.task_id and rescued.status is TaskStatus.FAILED
+    assert await store.attempts_held("me") == {mine.task_id: 1}
+
+
+async def test_a_forgotten_worker_hears_so_from_its_heartbeat(store: Store) -> None:
+    assert await store.heartbeat("never-registered") is False
+    await store.register_worker("w", "host", 1)
+    assert await store.heartbeat("w") is True
+
+
+async def test_an_attempt_given_back_unstarted_is_as_if_never_claimed(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task(max_attempts=1)])
+    await store.claim("w1", 1)
+    released = await store.release(task.task_id, 1, started=False)
+    assert released is not None and released.status is TaskStatus.QUEUED
+    assert released.attempt == 0 and released.worker_id is None
+    session = await store.get_session(project, sid)
+    assert (session.queued_count, session.running_count) == (1, 0)
+    assert await store.release(task.task_id, 1, started=False) is None  # already given back
+    (again,) = await store.claim("w2", 1)
+    assert again.task.attempt == 1  # its one attempt is still its own
+
+
+async def test_an_attempt_given_back_started_is_lost_with_its_worker(store: Store) -> None:
+    project, sid = await _session(store)
+    retried, final = await store.submit(project, sid, [new_task(max_attempts=2), new_task()])
+    await store.claim("w1", 2)
+    requeued = await store.release(retried.task_id, 1, started=True)
+    assert requeued is not None and requeued.status is TaskStatus.QUEUED
+    assert requeued.attempt == 1
+    failed = await store.release(final.task_id, 1, started=True)
+    assert failed is not None and failed.status is TaskStatus.FAILED
+    assert failed.error is not None and failed.error.code == "worker_lost"
+    assert "could not record how it ended" in failed.error.message
+    assert await store.finish(final.task_id, 1, COMPLETED) is None
+    session = await store.get_session(project, sid)
+    assert (session.queued_count, session.running_count) == (1, 0)
+
+
+async def test_running_tasks_without_a_worker_row_are_rescued_when_asked(
+    store: Store,
+) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    async with store.transaction():  # type: ignore[attr-defined]
+        await store._one("delete_worker", worker_id="w1")  # type: ignore[attr-defined]
+    assert await store.rescue_lost_tasks() == []
+    (orphan,) = await store.rescue_lost_tasks(orphans=True)
+    assert orphan.task_id == task.task_id and orphan.status is TaskStatus.FAILED
+
+
+async def test_a_worker_leaving_settles_what_it_still_runs(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    await store.remove_worker("w1")
+    lost = await store.get_task(project, sid, task.task_id)
+    assert lost.status is TaskStatus.FAILED
+    assert (await store.get_session(project, sid)).running_count == 0
 
 
 async def test_dead_workers_tasks_are_rescued_at_once(store: Store) -> None:
@@ -291,3 +370,36 @@ async def test_workers_silent_for_long_are_forgotten(store: Store, clock: Manual
     await store.register_worker("new", "host", 2)
     assert await store.forget_silent_workers(store.now() - timedelta(seconds=30)) == 1
     assert await store.other_workers("nobody") == ["new"]
+
+
+async def test_a_silent_worker_is_not_forgotten_while_it_holds_tasks(
+    store: Store, clock: ManualClock
+) -> None:
+    project, sid = await _session(store)
+    await store.submit(project, sid, [new_task()])
+    await store.claim("old", 1)
+    clock.advance(60)
+    assert await store.forget_silent_workers(store.now() - timedelta(seconds=30)) == 0
+    await store.rescue_lost_tasks()
+    assert await store.forget_silent_workers(store.now() - timedelta(seconds=30)) == 1
+
+
+async def test_budgets_and_spend_are_read_per_session(
+    open_store: Any, clock: ManualClock
+) -> None:
+    store = await open_store(compute_price_micros=500_000)  # half a cent a second
+    project, sid = await _session(store)
+    other = (await store.session_for_user(project, "other")).session_id
+    await store.set_session_limits(project, sid, LimitsPatch(budget=100))
+    assert await store.session_budgets([sid, other, "sess_unknown"]) == {sid: 100, other: None}
+    assert await store.session_budgets([]) == {}
+
+    (task,) = await store.submit(project, sid, [new_task()])
+    await store.claim("w1", 1)
+    await store.report_progress(task.task_id, 1, None, None, 3_000_000)
+    clock.advance(2)
+    spend = await store.session_spend(sid)
+    assert spend.budget == 100
+    assert spend.compute_rate_micros == 500_000
+    assert spend.spent_micros == 3_000_000 + 2 * 500_000
+    assert (await store.session_spend(other)).spent_micros == 0

@@ -10,14 +10,28 @@ from theazo.core import defaults
 MICROS = defaults.MICROS_PER_MINOR_UNIT
 
 
+_MAX_AMOUNT = Decimal(defaults.MAX_AMOUNT_MINOR_UNITS)
+_MAX_AMOUNT_CHARS = 64  # longer is no amount of money; parsing it would only cost time
+
+
 def to_micros(amount: float | int | str | Decimal) -> int:
-    """Convert an amount in minor units (possibly fractional) to micros, exactly for decimals."""
+    """Convert an amount in minor units (possibly fractional) to micros, exactly for decimals.
+
+    ``ValueError`` for anything that is not a finite number of at most
+    ``MAX_AMOUNT_MINOR_UNITS`` either way: the sums stay far inside 64-bit integers, and a
+    number like ``1e999999`` never reaches the arithmetic (where it would overflow).
+    """
+    text = str(amount)
+    if len(text) > _MAX_AMOUNT_CHARS:
+        raise ValueError(f"{text[:20]}… is not an amount")
     try:
-        value = Decimal(str(amount))
+        value = Decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"{amount!r} is not an amount") from exc
     if not value.is_finite():
         raise ValueError("an amount must be finite")
+    if abs(value) > _MAX_AMOUNT:
+        raise ValueError(f"{text} is more than {defaults.MAX_AMOUNT_MINOR_UNITS} minor units")
     return int((value * MICROS).to_integral_value(ROUND_HALF_UP))
 
 

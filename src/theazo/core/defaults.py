@@ -29,6 +29,7 @@ MAX_TASK_TIMEOUT_SECONDS = 7 * 24 * 3600.0  # a week; beyond it a task is really
 MAX_RETRIES = 100  # bounds a crash loop of a task that kills its worker every time
 MAX_OUTPUT_BYTES = 1 * 1024 * 1024  # outputs travel in every get/wait/webhook; keep them small
 MAX_MESSAGE_CHARS = 2_000  # a progress line, not a log
+MAX_ERROR_MESSAGE_CHARS = 10_000  # an exception's message, kept whole unless it is a dump
 MAX_METADATA_KEYS = 50  # Stripe's limits, which users already know
 MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
@@ -48,6 +49,9 @@ SESSION_QUEUE_FULL_RETRY_AFTER_SECONDS = 1  # a hint: tasks usually start within
 COMPUTE_PRICE_PER_SECOND = 0.0  # free unless the operator prices compute
 CURRENCY = "usd"
 MICROS_PER_MINOR_UNIT = 1_000_000  # costs are summed exactly in millionths of a cent
+# The largest amount of one charge, one price or one task's charges together: ten million
+# dollars in cents, so that nine hundred thousand such tasks still sum inside 64-bit micros.
+MAX_AMOUNT_MINOR_UNITS = 1_000_000_000
 
 # --- Scheduler ------------------------------------------------------------------------------
 CONCURRENCY = 8  # sandboxes per node; agents mostly wait on I/O, so more than the core count
@@ -66,6 +70,8 @@ PROGRESS_FLUSH_SECONDS = 0.1  # at most ten progress writes a second per task
 PROGRESS_FLUSH_BURST = 3  # writes at once before that: a report and its log line go out alone
 FLUSH_GATHER_SECONDS = 0.002  # a write waits this long for what comes with it (a line, a report)
 BUDGET_CHECK_SLACK_SECONDS = 0.005  # look just after compute alone would spend the budget
+BUDGET_CHECK_SPACING = 0.1  # a session's budget is read at most ten times a second
+STOP_RECORD_WAIT_SECONDS = 1.0  # a stop kills after its end is recorded, or after this at most
 DRAIN_KILL_WAIT_SECONDS = 10.0  # after the grace, killed sandboxes must be gone by then
 SHUTDOWN_GRACE_SECONDS = 30.0  # on SIGTERM, running tasks get this long to finish
 
@@ -87,6 +93,9 @@ PROGRESS_EVENTS_PER_FLUSH = 20  # reports kept as events per write; older ones i
 # --- Store failures -------------------------------------------------------------------------
 STORE_RETRY_AFTER_SECONDS = 1  # a 503's hint: a dropped connection is back within a second
 STORE_FULL_RETRY_AFTER_SECONDS = 30  # a full disk needs an operator; clients back off longer
+STORE_RETRY_FIRST_SECONDS = 0.05  # a task's store call is tried again this soon at first
+STORE_RETRY_MAX_SECONDS = 2.0  # and at least this often: settled within 2 s of the store's return
+STORE_BUG_ATTEMPTS = 3  # an error that is not the database's is tried this often, then given up
 
 # --- SQLite --------------------------------------------------------------------------------
 SQLITE_CHECKPOINT_SECONDS = 0.5  # the WAL is copied into the database twice a second
@@ -132,6 +141,12 @@ EGRESS_CONNECTIONS_PER_SANDBOX = 64  # open at once; a sandbox cannot use up the
 EGRESS_HEAD_TIMEOUT_SECONDS = 30.0  # a client sends its request line and headers by then
 EGRESS_CONNECT_TIMEOUT_SECONDS = 10.0  # resolving and connecting to a destination
 EGRESS_CHUNK_BYTES = 64 * 1024  # one read while relaying
+# A sandbox's messages are read at most this fast: a flood slows the agent that sends it
+# (its writes block), not the server's event loop, and a progress loop of a real agent (each
+# report coalesced into ten writes a second anyway) does not notice.
+SANDBOX_MESSAGES_PER_SECOND = 2_000
+SANDBOX_MESSAGE_BURST = 200  # read without pause before the rate applies
+SANDBOX_EXIT_GRACE_SECONDS = 5.0  # after its final answer a sandbox exits within this, or is killed
 SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secret
     "PATH",
     "LANG",

@@ -69,3 +69,5 @@ class ErrorCode:
     WORKER_LOST = "worker_lost"  # the node running it died
     WORKER_SHUTDOWN = "worker_shutdown"  # the node was stopped before the task finished
     BUDGET_EXCEEDED = "budget_exceeded"
+    INVALID_CHARGE = "invalid_charge"  # a charge that is not a sane amount of money
+    INVALID_MESSAGE = "invalid_message"  # the sandbox sent what the protocol does not allow

@@ -4,12 +4,20 @@ Every way a run can end goes through the store's guarded ``finish``: the agent's
 death, the wall-clock timeout, the session's budget, the node's shutdown. Whichever is recorded
 first wins; the others find the task no longer running and only make sure the process group is
 dead. A cancel is recorded by the API before we hear of it, so here it only kills.
+
+The store may fail at any moment: a report that could not be saved is kept and saved with the
+next one, and the end is tried again until it is recorded (``retries.py``). A run whose end
+could not be recorded at all says so (``settled`` stays false) and the dispatcher gives the
+task back. Whatever the agent sends, it can at most fail its own task: a message the protocol
+does not allow ends the run with its own ``error.code``, and messages are read no faster than
+``SANDBOX_MESSAGES_PER_SECOND``, so a flood slows the agent, not the server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,9 +31,12 @@ from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
 from theazo.sandbox.protocol import FrameTooLarge
 from theazo.scheduler.logs import LogLines
 from theazo.scheduler.outcome import RunReport, classify, failed
+from theazo.scheduler.retries import Backoff, GaveUp, retrying
 from theazo.store.base import Store
 
 log = logging.getLogger("theazo.scheduler")
+
+_MAX_CHARGED_MICROS = defaults.MAX_AMOUNT_MINOR_UNITS * cost.MICROS
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,26 +45,46 @@ class RunSettings:
     max_output_bytes: int = defaults.MAX_OUTPUT_BYTES
     progress_flush_seconds: float = defaults.PROGRESS_FLUSH_SECONDS
     log_limit_bytes: int = defaults.LOG_LIMIT_BYTES
+    messages_per_second: float = defaults.SANDBOX_MESSAGES_PER_SECOND
+    message_burst: int = defaults.SANDBOX_MESSAGE_BURST
+
+
+class ProtocolViolation(Exception):
+    """A message from the sandbox that the protocol does not allow; it fails the task."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = TaskError(code, message)
 
 
 class TaskRun:
     def __init__(
-        self, claimed: ClaimedTask, store: Store, pool: SandboxPool, settings: RunSettings
+        self,
+        claimed: ClaimedTask,
+        store: Store,
+        pool: SandboxPool,
+        settings: RunSettings,
+        *,
+        stopping: asyncio.Event,
+        on_charge: Callable[[TaskRun], None] | None = None,
     ) -> None:
         self.task = claimed.task
-        self.budget = claimed.session_budget
+        self.budget = claimed.session_budget  # as the claim found it; watched by BudgetWatch
         self.store = store
         self.pool = pool
         self.settings = settings
+        self.stopping = stopping
+        self._on_charge = on_charge
         self.sandbox: Sandbox | None = None
-        self.ended = False  # an outcome is recorded (by us or by someone else)
+        self.ended = False  # an outcome is decided (by us or by someone else)
+        self.settled = False  # the store holds the task's end (ours or someone else's)
         self._kill_requested = False
         self._pending_progress: float | None = None
         self._pending_message: str | None = None
         self._pending_charge = 0
         self._pending_events: list[NewEvent] = []  # progress, charges and logs, in order
         self._pending_log_bytes = 0
-        self._charged = 0  # micros this attempt charged, for each charge event's total
+        self._charged = 0  # micros this attempt charged: each charge event's total, and capped
         self._log = LogLines(settings.log_limit_bytes, claimed.task.log_bytes, store.now)
         self._logged_bytes = claimed.task.log_bytes  # what the store counts in the log
         self._late_logs: list[NewEvent] = []  # lines read once the task had ended
@@ -62,7 +93,7 @@ class TaskRun:
         self._partial_timer: asyncio.TimerHandle | None = None
         self._flush_lock = asyncio.Lock()
         self._flush_timer: asyncio.TimerHandle | None = None
-        self._budget_timer: asyncio.TimerHandle | None = None
+        self._flush_backoff = Backoff()
         self._last_flush = 0.0
         # Writes allowed now: a few at once (a report and the line printed with it), refilled
         # at one per flush interval, so a chatty agent still costs ten writes a second.
@@ -73,6 +104,11 @@ class TaskRun:
     @property
     def task_id(self) -> str:
         return self.task.task_id
+
+    @property
+    def pending_charge(self) -> int:
+        """Charges (micros) the agent made that are not saved yet."""
+        return self._pending_charge
 
     # --- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -86,8 +122,6 @@ class TaskRun:
         loop = asyncio.get_running_loop()
         output = loop.create_task(self._relay_output(self.sandbox))
         timeout = loop.call_later(self.task.timeout_seconds, self._on_timeout)
-        if self.budget is not None:
-            self.schedule_budget_check(0)
         try:
             report = await self._relay_reports(self.sandbox)
             if report.is_final and not self.ended:
@@ -95,20 +129,34 @@ class TaskRun:
                 # once what it printed before answering is read (its log comes before its end).
                 await asyncio.wait({output}, timeout=defaults.LOG_DRAIN_SECONDS)
                 await self._record(classify(report, None, self.settings.cpu_limit_seconds))
-            exit_status = await self.sandbox.exited
+            exit_status = await self._exited(self.sandbox, report.is_final)
         finally:
             timeout.cancel()
-            for timer in (self._flush_timer, self._budget_timer, self._partial_timer):
+            for timer in (self._flush_timer, self._partial_timer):
                 if timer is not None:
                     timer.cancel()
             self.sandbox.close_channel()
         if not self.ended:
             await asyncio.wait({output}, timeout=defaults.LOG_DRAIN_SECONDS)
-            await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
+        # Also when an outcome was decided elsewhere: this waits for its recording to end.
+        await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
         await output
         await self._store_late_logs()
         await self.sandbox.close_network()
         self._log_end(exit_status)
+
+    async def _exited(self, sandbox: Sandbox, answered: bool) -> ExitStatus:
+        """The sandbox's exit. Once it has answered, it has a moment to exit on its own (its
+        own code closes the channel and exits at once; an agent that wrote an answer of its
+        own and went on running does not), then it is killed."""
+        if answered:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(sandbox.exited), defaults.SANDBOX_EXIT_GRACE_SECONDS
+                )
+            except TimeoutError:
+                self._kill()
+        return await sandbox.exited
 
     def _init_message(self) -> dict[str, Any]:
         task = self.task
@@ -163,57 +211,59 @@ class TaskRun:
         async with self._late_lock:
             lines, self._late_logs = self._late_logs, []
             log_bytes, self._late_log_bytes = self._late_log_bytes, 0
-            await self.store.append_logs(self.task, lines, log_bytes)
+            if not lines and not log_bytes:
+                return
+            try:
+                await retrying(
+                    lambda: self.store.append_logs(self.task, lines, log_bytes),
+                    f"keep the last log lines of task {self.task_id}",
+                    stopping=self.stopping,
+                )
+            except GaveUp as exc:
+                log.error("task %s: %s", self.task_id, exc)
 
     async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
         report = RunReport()
         limit = self.settings.max_output_bytes + defaults.FRAME_OVERHEAD_BYTES
+        pace = _Pace(self.settings.messages_per_second, self.settings.message_burst)
         try:
-            async for message in sandbox.messages(limit):
-                await self._on_message(message, report)
+            async for message in sandbox.messages(limit):  # nothing to clean up if left early
+                self._on_message(message, report)
+                if report.is_final:  # nothing it says after its answer counts
+                    break
+                await pace.next()
         except FrameTooLarge as exc:
             report.protocol_error = TaskError(
                 ErrorCode.OUTPUT_TOO_LARGE,
                 f"the agent sent {exc.size} bytes in one message; the limit is "
                 f"{self.settings.max_output_bytes}",
             )
-            self._kill()
-        except (ValueError, ConnectionError) as exc:
+        except ProtocolViolation as exc:
+            report.protocol_error = exc.error
+        except ConnectionError as exc:
             report.protocol_error = TaskError(
-                ErrorCode.SANDBOX_CRASHED, f"the sandbox sent a message we cannot read: {exc}"
+                ErrorCode.SANDBOX_CRASHED, f"the sandbox's channel broke: {exc}"
             )
+        except ValueError as exc:  # not JSON, not an object
+            report.protocol_error = TaskError(
+                ErrorCode.INVALID_MESSAGE, f"the sandbox sent a message we cannot read: {exc}"
+            )
+        except Exception as exc:  # whatever else a message did to us: this task only
+            log.error("task %s: a sandbox message broke its handling", self.task_id, exc_info=exc)
+            report.protocol_error = TaskError(
+                ErrorCode.INVALID_MESSAGE,
+                f"the sandbox sent a message the server could not handle: {type(exc).__name__}",
+            )
+        if report.protocol_error is not None:
             self._kill()
         return report
 
-    async def _on_message(self, message: dict[str, Any], report: RunReport) -> None:
+    def _on_message(self, message: dict[str, Any], report: RunReport) -> None:
         kind = message.get("t")
         if kind == "progress":
-            progress, text = message.get("p"), message.get("m")
-            reported_progress = reported_text = None
-            if isinstance(progress, int | float) and 0 <= progress <= 1:
-                self._pending_progress = reported_progress = float(progress)
-            if isinstance(text, str):
-                reported_text = storable_text(text[: defaults.MAX_MESSAGE_CHARS])
-                self._pending_message = reported_text
-            if reported_progress is not None or reported_text is not None:
-                now = self.store.now()
-                self._add_progress_event(
-                    task_events.progress_event(reported_progress, reported_text, now)
-                )
-            self._schedule_flush()
+            self._on_progress(message.get("p"), message.get("m"))
         elif kind == "charge":
-            try:
-                micros = cost.to_micros(message.get("amount", "0"))
-            except ValueError:
-                return
-            if micros > 0:
-                self._pending_charge += micros
-                self._pending_events.append(self._charge_event(micros, message.get("description")))
-                if self.budget is not None:
-                    await self.flush()
-                    self.schedule_budget_check(0)
-                else:
-                    self._schedule_flush()
+            self._on_charge_message(message.get("amount"), message.get("description"))
         elif kind == "result":
             # Checked here, not in the sandbox: the agent shares the sandbox's process and could
             # write a frame of its own.
@@ -225,8 +275,52 @@ class TaskRun:
                 message_text = f"the agent's output is not JSON: {reason}"
                 report.error = TaskError(ErrorCode.INVALID_OUTPUT, message_text)
         elif kind == "error":
-            text = storable_text(str(message.get("message", "")))
-            report.error = TaskError(str(message.get("code")), text)
+            text = str(message.get("message", ""))[: defaults.MAX_ERROR_MESSAGE_CHARS]
+            code = message.get("code")
+            report.error = TaskError(code if isinstance(code, str) else "", storable_text(text))
+        # Any other kind is ignored: a newer sandbox may report more than we know.
+
+    def _on_progress(self, progress: Any, text: Any) -> None:
+        reported_progress = reported_text = None
+        number = isinstance(progress, int | float) and not isinstance(progress, bool)
+        if number and 0 <= progress <= 1:
+            self._pending_progress = reported_progress = float(progress)
+        if isinstance(text, str):
+            reported_text = storable_text(text[: defaults.MAX_MESSAGE_CHARS])
+            self._pending_message = reported_text
+        if reported_progress is not None or reported_text is not None:
+            now = self.store.now()
+            self._add_progress_event(
+                task_events.progress_event(reported_progress, reported_text, now)
+            )
+        self._schedule_flush()
+
+    def _on_charge_message(self, amount: Any, description: Any) -> None:
+        if isinstance(amount, bool) or not isinstance(amount, str | int | float):
+            raise ProtocolViolation(
+                ErrorCode.INVALID_CHARGE,
+                f"a charge must be a number of minor units, not {type(amount).__name__}",
+            )
+        try:
+            micros = cost.to_micros(amount)
+        except ValueError as exc:
+            raise ProtocolViolation(
+                ErrorCode.INVALID_CHARGE, f"the agent charged an amount we refuse: {exc}"
+            ) from None
+        if micros < 0:
+            raise ProtocolViolation(ErrorCode.INVALID_CHARGE, "a charge cannot be negative")
+        if not micros:
+            return
+        if self._charged + micros > _MAX_CHARGED_MICROS:
+            raise ProtocolViolation(
+                ErrorCode.INVALID_CHARGE,
+                f"the task's charges passed {defaults.MAX_AMOUNT_MINOR_UNITS} minor units",
+            )
+        self._pending_charge += micros
+        self._pending_events.append(self._charge_event(micros, description))
+        self._schedule_flush()
+        if self._on_charge is not None:
+            self._on_charge(self)
 
     def _add_progress_event(self, event: NewEvent) -> None:
         """Keep each report as an event; a burst between two writes keeps its latest ones."""
@@ -246,17 +340,18 @@ class TaskRun:
         return task_events.charge_event(micros, text, total, now)
 
     # --- saving reports --------------------------------------------------------------------
-    def _schedule_flush(self) -> None:
+    def _schedule_flush(self, delay: float | None = None) -> None:
         if self._flush_timer is not None or self.ended:
             return
         loop = asyncio.get_running_loop()
-        interval = self.settings.progress_flush_seconds
-        now = loop.time()
-        refilled = (now - self._last_flush) / interval if interval > 0 else float("inf")
-        tokens = min(float(defaults.PROGRESS_FLUSH_BURST), self._flush_tokens + refilled)
-        # A moment's wait gathers what comes together (a line printed, then a report) into one.
-        delay = defaults.FLUSH_GATHER_SECONDS if tokens >= 1 else (1 - tokens) * interval
-        self._flush_tokens, self._last_flush = tokens - 1, now
+        if delay is None:
+            interval = self.settings.progress_flush_seconds
+            now = loop.time()
+            refilled = (now - self._last_flush) / interval if interval > 0 else float("inf")
+            tokens = min(float(defaults.PROGRESS_FLUSH_BURST), self._flush_tokens + refilled)
+            # A moment's wait gathers what comes together (a line printed, then a report) into one.
+            delay = defaults.FLUSH_GATHER_SECONDS if tokens >= 1 else (1 - tokens) * interval
+            self._flush_tokens, self._last_flush = tokens - 1, now
         self._flush_timer = loop.call_later(delay, self._flush_soon)
 
     def _flush_soon(self) -> None:
@@ -264,26 +359,39 @@ class TaskRun:
         asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
-        """Save the reports not saved yet; stop the sandbox if the task is no longer ours."""
+        """Save the reports not saved yet; stop the sandbox if the task is no longer ours.
+
+        Never raises: reports that could not be saved are kept for the next try."""
         async with self._flush_lock:
             if self.ended:
                 return
-            progress, message, charge, events, log_bytes = self._take_pending()
+            pending = self._take_pending()
+            progress, message, charge, events, log_bytes = pending
             if progress is None and message is None and not charge and not events:
                 return
             now = asyncio.get_running_loop().time()
-            saved = await self.store.report_progress(
-                self.task_id,
-                self.task.attempt,
-                progress,
-                message,
-                charge,
-                announce=self._should_announce(progress, message, now),
-                events=events,
-                log_bytes=log_bytes,
-            )
+            try:
+                saved = await self.store.report_progress(
+                    self.task_id,
+                    self.task.attempt,
+                    progress,
+                    message,
+                    charge,
+                    announce=self._should_announce(progress, message, now),
+                    events=events,
+                    log_bytes=log_bytes,
+                )
+            except Exception as exc:
+                self._keep_pending(pending)
+                delay = self._flush_backoff.take()
+                log.warning(
+                    "task %s: progress not saved (%s); again in %.2fs", self.task_id, exc, delay
+                )
+                self._schedule_flush(delay)
+                return
+            self._flush_backoff.reset()
             if saved is None:  # the task is no longer ours; its log keeps what was read
-                self.ended = True
+                self.ended = self.settled = True
                 self._kill()
                 lines = [e for e in events if e.kind == task_events.LOG]
                 if lines:
@@ -312,7 +420,23 @@ class TaskRun:
         self._pending_events, self._pending_log_bytes = [], 0
         return taken
 
+    def _keep_pending(
+        self, taken: tuple[float | None, str | None, int, tuple[NewEvent, ...], int]
+    ) -> None:
+        """Put back reports a failed save took, before those come meanwhile (which win)."""
+        progress, message, charge, events, log_bytes = taken
+        if self._pending_progress is None:
+            self._pending_progress = progress
+        if self._pending_message is None:
+            self._pending_message = message
+        self._pending_charge += charge
+        self._pending_events[:0] = events
+        self._pending_log_bytes += log_bytes
+
     async def _record(self, outcome: Outcome) -> None:
+        """Record the run's end, trying until the store takes it; a no-op once an outcome is
+        decided (it then waits for that one's recording). If the store never takes it,
+        ``settled`` stays false and the dispatcher gives the task back."""
         async with self._flush_lock:
             if self.ended:
                 return
@@ -326,18 +450,30 @@ class TaskRun:
                 events=events,
                 log_bytes=log_bytes,
             )
-            await self.store.finish(self.task_id, self.task.attempt, outcome)
+            try:
+                await retrying(
+                    lambda: self.store.finish(self.task_id, self.task.attempt, outcome),
+                    f"record the end of task {self.task_id}",
+                    stopping=self.stopping,
+                )
+            except GaveUp as exc:
+                log.error("task %s: %s", self.task_id, exc)
+                return
+            self.settled = True
 
     # --- stopping --------------------------------------------------------------------------
     def request_kill(self) -> None:
         """The task was cancelled or taken from us elsewhere: kill, record nothing."""
-        self.ended = True
+        self.ended = self.settled = True
         self._kill()
 
     async def stop_with(self, outcome: Outcome) -> None:
-        """End the task with ``outcome`` now (billed to this moment), then kill it."""
-        await self._record(outcome)
+        """End the task with ``outcome`` (billed to the moment it is recorded), then kill it;
+        a store slow to record it delays the kill by a moment at most."""
+        recording = asyncio.ensure_future(self._record(outcome))
+        await asyncio.wait({recording}, timeout=defaults.STOP_RECORD_WAIT_SECONDS)
         self._kill()
+        await recording
 
     def _kill(self) -> None:
         self._kill_requested = True
@@ -351,44 +487,6 @@ class TaskRun:
         )
         asyncio.get_running_loop().create_task(self.stop_with(outcome))
 
-    # --- the session's budget --------------------------------------------------------------
-    def schedule_budget_check(self, delay: float) -> None:
-        if self.ended:
-            return
-        if self._budget_timer is not None:
-            self._budget_timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._budget_timer = loop.call_later(delay, lambda: loop.create_task(self.check_budget()))
-
-    async def check_budget(self) -> None:
-        """Stop the task if its session has spent its budget; otherwise look again when
-        compute alone would spend the rest."""
-        self._budget_timer = None
-        if self.ended:
-            return
-        session = await self.store.get_session(self.task.project_id, self.task.session_id)
-        self.budget = session.limits.budget
-        if self.budget is None:
-            return
-        running = await self.store.running_tasks_of_session(self.task.session_id)
-        now = self.store.now()
-        spent = session.spent_micros + self._pending_charge
-        spent += sum(task.live_compute_micros(now) for task in running)
-        if cost.minor_units(spent) >= self.budget:
-            await self.stop_with(
-                failed(
-                    ErrorCode.BUDGET_EXCEEDED,
-                    f"the session spent {cost.minor_units(spent)} of its budget of "
-                    f"{self.budget}; the task was stopped",
-                )
-            )
-            return
-        remaining = self.budget * cost.MICROS - spent
-        rate = self.task.compute_price_micros * max(1, len(running))
-        wait = cost.seconds_until_spent(remaining, rate)
-        if wait is not None:
-            self.schedule_budget_check(wait + defaults.BUDGET_CHECK_SLACK_SECONDS)
-
     def _log_end(self, exit_status: ExitStatus) -> None:
         log.debug(
             "task %s sandbox %s exited %s (cpu %.3fs, rss %d kB)",
@@ -398,3 +496,22 @@ class TaskRun:
             exit_status.cpu_seconds,
             exit_status.max_rss_kb,
         )
+
+
+class _Pace:
+    """A token bucket over a sandbox's messages: ``burst`` at once, then ``rate`` a second.
+    Every message yields to the event loop, so a channel full of small frames cannot hold
+    it."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+
+    async def next(self) -> None:
+        now = self._loop.time()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate) - 1
+        self._last = now
+        await asyncio.sleep(-self._tokens / self._rate if self._tokens < 0 else 0)

@@ -1,6 +1,7 @@
 """Background duties of a node, each small, on its own interval, with a ``run_once`` that tests
-call directly: the heartbeat (renew leases, notice lost tasks, watch budgets) and the rescuer
-(give back or fail the tasks of nodes that died)."""
+call directly: the heartbeat (renew the node's lease, read its sessions' budgets) and the
+rescuer (give back or fail the tasks of nodes whose lease passed). Neither costs more with
+more running tasks: a beat is one row and one query, a rescue a walk of the expired nodes."""
 
 from __future__ import annotations
 
@@ -57,26 +58,29 @@ class Heartbeat(PeriodicDuty):
         self.interval_seconds = interval_seconds
 
     async def run_once(self) -> None:
-        checked_at = asyncio.get_running_loop().time()
-        still_ours = await self.dispatcher.store.heartbeat(self.dispatcher.worker_id)
-        self.dispatcher.stop_runs_not_ours(still_ours, checked_at)
-        for run in list(self.dispatcher.runs.values()):
-            # A budget set while the task runs is noticed here at the latest.
-            run.schedule_budget_check(0)
+        await self.dispatcher.beat()
 
 
 class Rescuer(PeriodicDuty):
     name = "rescuer"
 
     def __init__(
-        self, store: Store, interval_seconds: float = defaults.RESCUE_INTERVAL_SECONDS
+        self,
+        store: Store,
+        interval_seconds: float = defaults.RESCUE_INTERVAL_SECONDS,
+        alive_worker_id: str = "",
     ) -> None:
         super().__init__()
         self.store = store
         self.interval_seconds = interval_seconds
+        # This node's own worker: alive as long as this runs, whatever its lease says (a
+        # beat that failed for a while is no reason to kill our own tasks).
+        self.alive_worker_id = alive_worker_id
 
-    async def run_once(self, dead_worker_ids: Sequence[str] = ()) -> None:
-        rescued = await self.store.rescue_lost_tasks(dead_worker_ids)
+    async def run_once(self, dead_worker_ids: Sequence[str] = (), *, orphans: bool = False) -> None:
+        rescued = await self.store.rescue_lost_tasks(
+            dead_worker_ids, alive_worker_id=self.alive_worker_id, orphans=orphans
+        )
         silent_since = self.store.now() - timedelta(
             seconds=self.store.settings.lease_seconds * defaults.STALE_WORKER_LEASES
         )

@@ -67,6 +67,15 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """A session's spending now, for its budget watch."""
+
+    budget: int | None  # minor units; None: no budget
+    spent_micros: int  # finished tasks, running tasks' charges and their compute so far
+    compute_rate_micros: int  # what its running tasks' compute adds per second, together
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A queued task a claim may take, with its session's free running slots."""
 
@@ -130,6 +139,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def running_tasks_of_session(self, session_id: str) -> list[Task]: ...
+
+    @abc.abstractmethod
+    async def session_budgets(self, session_ids: Sequence[str]) -> dict[str, int | None]:
+        """The budget (minor units, None: none) of each of these sessions: one query."""
+
+    @abc.abstractmethod
+    async def session_spend(self, session_id: str) -> Spend:
+        """What a session has spent up to now, running tasks' compute included."""
 
     # --- tasks: the client side ------------------------------------------------------------
     @abc.abstractmethod
@@ -201,13 +218,33 @@ class Store(abc.ABC):
         """End a running attempt; None when it already ended (cancelled, rescued)."""
 
     @abc.abstractmethod
-    async def heartbeat(self, worker_id: str) -> set[str]:
-        """Renew this worker's leases; return the ids of tasks it must stop running."""
+    async def heartbeat(self, worker_id: str) -> bool:
+        """Renew the worker's lease, which holds all its running tasks: one row, however
+        many tasks. False when the worker has no row (it was forgotten): register it again,
+        and check what it holds (``attempts_held``)."""
 
     @abc.abstractmethod
-    async def rescue_lost_tasks(self, dead_worker_ids: Sequence[str] = ()) -> list[Task]:
-        """Re-queue or fail the running tasks whose lease expired or whose worker is named
-        dead; returns them in their new state."""
+    async def attempts_held(self, worker_id: str) -> dict[str, int]:
+        """The running tasks the store has under this worker: task id → attempt."""
+
+    @abc.abstractmethod
+    async def release(self, task_id: str, attempt: int, *, started: bool) -> Task | None:
+        """Give back a running attempt this worker will not finish. One that never started
+        (its claim's answer was lost) goes back to the queue as if never claimed; one that
+        started is treated as lost with its worker (re-queued if it has attempts left, else
+        failed ``worker_lost``). None when the attempt had already ended."""
+
+    @abc.abstractmethod
+    async def rescue_lost_tasks(
+        self,
+        dead_worker_ids: Sequence[str] = (),
+        *,
+        alive_worker_id: str = "",
+        orphans: bool = False,
+    ) -> list[Task]:
+        """Re-queue or fail the running tasks of workers whose lease passed or that are named
+        dead (``alive_worker_id``, the caller's own, is never taken for lost); with
+        ``orphans``, also those whose worker has no row. Returns them in their new state."""
 
     @abc.abstractmethod
     async def other_workers(self, worker_id: str) -> list[str]:

@@ -35,7 +35,15 @@ from theazo.core.models import (
 )
 from theazo.core.states import ErrorCode, Priority, TaskStatus
 from theazo.store import rows
-from theazo.store.base import UNSET, Candidate, LimitsPatch, Store, choose_claims, fair_keys
+from theazo.store.base import (
+    UNSET,
+    Candidate,
+    LimitsPatch,
+    Spend,
+    Store,
+    choose_claims,
+    fair_keys,
+)
 
 Row = Mapping[str, Any]
 
@@ -217,6 +225,25 @@ class SQLStore(Store, abc.ABC):
         running = await self.running_tasks_of_session(session["session_id"])
         spent: int = session["spent_micros"]
         return spent + sum(task.live_compute_micros(now) for task in running)
+
+    async def session_budgets(self, session_ids: Sequence[str]) -> dict[str, int | None]:
+        if not session_ids:
+            return {}
+        rows = await self._all("session_budgets", session_ids=list(session_ids))
+        return {row["session_id"]: row["budget"] for row in rows}
+
+    async def session_spend(self, session_id: str) -> Spend:
+        now = self.now()
+        session = await self._one("session_by_internal_id", session_id=session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id!r}", code="session_not_found")
+        running = await self.running_tasks_of_session(session_id)
+        live = sum(task.live_compute_micros(now) for task in running)
+        return Spend(
+            budget=session["budget"],
+            spent_micros=session["spent_micros"] + live,
+            compute_rate_micros=sum(task.compute_price_micros for task in running),
+        )
 
     # --- tasks: the client side ------------------------------------------------------------
     async def submit(
@@ -428,13 +455,24 @@ class SQLStore(Store, abc.ABC):
 
     # --- tasks: the worker side ------------------------------------------------------------
     async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
+        now = self.now()
         async with self.transaction():
             await self._one(
-                "upsert_worker", worker_id=worker_id, host=host, pid=pid, now=self.now()
+                "upsert_worker",
+                worker_id=worker_id,
+                host=host,
+                pid=pid,
+                now=now,
+                lease_expires_at=self.lease_deadline(now),
             )
 
     async def remove_worker(self, worker_id: str) -> None:
+        """A worker leaving for good: whatever it still runs is lost with it (settled in the
+        same transaction, so that no running task is ever without its worker's row)."""
+        now = self.now()
         async with self.transaction():
+            for row in await self._all("running_tasks_of_worker", worker_id=worker_id):
+                await self._rescue(self._task(row), now)
             await self._one("delete_worker", worker_id=worker_id)
 
     async def other_workers(self, worker_id: str) -> list[str]:
@@ -454,6 +492,7 @@ class SQLStore(Store, abc.ABC):
             chosen, sessions = await self._choose(limit)
             if not chosen:
                 return []
+            await self._one("claim_lease", worker_id=worker_id, now=now, lease_expires_at=lease)
             rows = await self._all(
                 "start_tasks",
                 ids=chosen,
@@ -639,20 +678,54 @@ class SQLStore(Store, abc.ABC):
         await self._store_end(finished, last_in_session, now)
         await self._announce(finished, webhook_events.COMPLETED)
 
-    async def heartbeat(self, worker_id: str) -> set[str]:
+    async def heartbeat(self, worker_id: str) -> bool:
         now = self.now()
         async with self.transaction():
-            await self._one("touch_worker", worker_id=worker_id, now=now)
-            rows = await self._all(
-                "renew_leases", worker_id=worker_id, lease_expires_at=self.lease_deadline(now)
+            renewed = await self._one(
+                "renew_worker_lease",
+                worker_id=worker_id,
+                now=now,
+                lease_expires_at=self.lease_deadline(now),
             )
-        return {r["task_id"] for r in rows}
+        return renewed is not None
 
-    async def rescue_lost_tasks(self, dead_worker_ids: Sequence[str] = ()) -> list[Task]:
+    async def attempts_held(self, worker_id: str) -> dict[str, int]:
+        rows = await self._all("attempts_held_by_worker", worker_id=worker_id)
+        return {row["task_id"]: row["attempt"] for row in rows}
+
+    async def release(self, task_id: str, attempt: int, *, started: bool) -> Task | None:
+        now = self.now()
+        async with self.transaction():
+            current = await self._running_attempt(task_id, attempt)
+            if current is None:
+                return None
+            if started:
+                return await self._rescue(current, now, why="could not record how it ended")
+            row = await self._one("unclaim", id=current.id, attempt=attempt)
+            counted = await self._one("requeue_running", session_id=current.session_id)
+            self._emit(Event.WORK)
+            assert row is not None and counted is not None
+            requeued = self._task(row)
+            await self._store_status_events(
+                [(requeued, requeued.event_seq)], {current.session_id: counted["event_seq"]}, now
+            )
+            return requeued
+
+    async def rescue_lost_tasks(
+        self,
+        dead_worker_ids: Sequence[str] = (),
+        *,
+        alive_worker_id: str = "",
+        orphans: bool = False,
+    ) -> list[Task]:
         now = self.now()
         rescued: list[Task] = []
         async with self.transaction():
-            rows = await self._all("expired_tasks", now=now, limit=defaults.RESCUE_BATCH)
+            rows = await self._all(
+                "lost_tasks", now=now, alive_worker_id=alive_worker_id, limit=defaults.RESCUE_BATCH
+            )
+            if orphans:
+                rows.extend(await self._all("orphaned_tasks", limit=defaults.RESCUE_BATCH))
             for worker_id in dead_worker_ids:
                 rows.extend(await self._all("running_tasks_of_worker", worker_id=worker_id))
                 await self._one("delete_worker", worker_id=worker_id)
@@ -663,7 +736,7 @@ class SQLStore(Store, abc.ABC):
                     rescued.append(await self._rescue(self._task(row), now))
         return rescued
 
-    async def _rescue(self, task: Task, now: datetime) -> Task:
+    async def _rescue(self, task: Task, now: datetime, *, why: str = "stopped answering") -> Task:
         """Give a lost attempt's task another attempt, or fail it when it has none left."""
         if task.attempt < task.max_attempts:
             row = await self._one("requeue_lost", id=task.id, attempt=task.attempt)
@@ -681,7 +754,7 @@ class SQLStore(Store, abc.ABC):
             attempt=task.attempt,
             error_code=ErrorCode.WORKER_LOST,
             error_message=(
-                f"the worker running attempt {task.attempt} of this task stopped answering; "
+                f"the worker running attempt {task.attempt} of this task {why}; "
                 "the task was not finished"
             ),
             now=now,

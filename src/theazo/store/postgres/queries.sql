@@ -222,31 +222,63 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
-VALUES (%(worker_id)s, %(host)s, %(pid)s, %(now)s, %(now)s)
-ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(now)s, %(now)s, %(lease_expires_at)s)
+ON CONFLICT (worker_id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
+    lease_expires_at = excluded.lease_expires_at;
+
+-- name: claim_lease
+-- A claim renews its worker's lease (registering a worker it has not seen): the tasks it
+-- starts are held from the first moment, and every running task's worker has a row.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
+VALUES (%(worker_id)s, '', 0, %(now)s, %(now)s, %(lease_expires_at)s)
+ON CONFLICT (worker_id) DO UPDATE
+SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expires_at;
 
 -- name: delete_worker
 DELETE FROM workers WHERE worker_id = %(worker_id)s;
 
--- name: touch_worker
-UPDATE workers SET heartbeat_at = %(now)s WHERE worker_id = %(worker_id)s;
+-- name: renew_worker_lease
+-- One row a beat, however many tasks the worker runs.
+UPDATE workers SET heartbeat_at = %(now)s, lease_expires_at = %(lease_expires_at)s
+WHERE worker_id = %(worker_id)s
+RETURNING worker_id;
 
--- name: renew_leases
-UPDATE tasks SET lease_expires_at = %(lease_expires_at)s
-WHERE worker_id = %(worker_id)s AND status = 'running'
-RETURNING task_id;
+-- name: lost_tasks
+-- The running tasks of workers whose lease has passed: a walk of the (few) workers, then of
+-- each one's running tasks by tasks_running_worker. Rows another rescuer holds are skipped.
+SELECT t.* FROM workers AS w
+JOIN tasks AS t ON t.worker_id = w.worker_id AND t.status = 'running'
+WHERE w.lease_expires_at < %(now)s AND w.worker_id <> %(alive_worker_id)s
+ORDER BY t.id
+LIMIT %(limit)s
+FOR UPDATE OF t SKIP LOCKED;
 
--- name: expired_tasks
-SELECT * FROM tasks
-WHERE status = 'running' AND lease_expires_at < %(now)s
-ORDER BY lease_expires_at
+-- name: orphaned_tasks
+-- Running tasks without a worker row at all: none while every deletion of a worker row
+-- settles its tasks first, but a database from an earlier version may hold some.
+SELECT * FROM tasks AS t
+WHERE t.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.worker_id = t.worker_id)
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: running_tasks_of_worker
 SELECT * FROM tasks WHERE status = 'running' AND worker_id = %(worker_id)s
 FOR UPDATE;
+
+-- name: attempts_held_by_worker
+SELECT task_id, attempt FROM tasks WHERE status = 'running' AND worker_id = %(worker_id)s;
+
+-- name: unclaim
+-- A claimed attempt that never ran (its claim's answer was lost): back to the queue as if
+-- it had not been claimed.
+UPDATE tasks
+SET status = 'queued', attempt = attempt - 1, worker_id = NULL, lease_expires_at = NULL,
+    started_at = NULL, progress = NULL, message = NULL, event_seq = event_seq + 1
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+RETURNING *;
 
 -- name: requeue_lost
 UPDATE tasks
@@ -338,7 +370,19 @@ RETURNING *;
 SELECT project_id FROM projects WHERE project_id = %(project_id)s FOR UPDATE;
 
 -- name: delete_silent_workers
-DELETE FROM workers WHERE heartbeat_at < %(silent_since)s RETURNING worker_id;
+-- Only workers whose tasks are settled: a running task's worker always has its row.
+DELETE FROM workers AS w
+WHERE w.heartbeat_at < %(silent_since)s
+  AND NOT EXISTS (
+      SELECT 1 FROM tasks AS t WHERE t.worker_id = w.worker_id AND t.status = 'running'
+  )
+RETURNING w.worker_id;
+
+-- name: session_budgets
+SELECT session_id, budget FROM sessions WHERE session_id = ANY(%(session_ids)s);
+
+-- name: session_by_internal_id
+SELECT * FROM sessions WHERE session_id = %(session_id)s;
 
 -- --- events and logs ----------------------------------------------------------------------
 

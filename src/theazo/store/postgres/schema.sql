@@ -90,12 +90,15 @@ CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'run
 CREATE INDEX tasks_running_worker ON tasks (worker_id) WHERE status = 'running';
 CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
 
+-- Each node's lease: it holds its running tasks while lease_expires_at is ahead (renewed
+-- every tenth of a lease); the rescuer takes the running tasks of a node whose lease passed.
 CREATE TABLE workers (
     worker_id     text PRIMARY KEY,
     host          text NOT NULL,
     pid           integer NOT NULL,
     started_at    timestamptz NOT NULL,
-    heartbeat_at  timestamptz NOT NULL
+    heartbeat_at  timestamptz NOT NULL,
+    lease_expires_at timestamptz NOT NULL
 );
 
 -- Webhooks: each project's signing secrets, and a durable outbox of deliveries written in

@@ -207,29 +207,61 @@ WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at)
-VALUES (:worker_id, :host, :pid, :now, :now)
-ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
+VALUES (:worker_id, :host, :pid, :now, :now, :lease_expires_at)
+ON CONFLICT (worker_id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
+    lease_expires_at = excluded.lease_expires_at;
+
+-- name: claim_lease
+-- A claim renews its worker's lease (registering a worker it has not seen): the tasks it
+-- starts are held from the first moment, and every running task's worker has a row.
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
+VALUES (:worker_id, '', 0, :now, :now, :lease_expires_at)
+ON CONFLICT (worker_id) DO UPDATE
+SET heartbeat_at = excluded.heartbeat_at, lease_expires_at = excluded.lease_expires_at;
 
 -- name: delete_worker
 DELETE FROM workers WHERE worker_id = :worker_id;
 
--- name: touch_worker
-UPDATE workers SET heartbeat_at = :now WHERE worker_id = :worker_id;
+-- name: renew_worker_lease
+-- One row a beat, however many tasks the worker runs.
+UPDATE workers SET heartbeat_at = :now, lease_expires_at = :lease_expires_at
+WHERE worker_id = :worker_id
+RETURNING worker_id;
 
--- name: renew_leases
-UPDATE tasks SET lease_expires_at = :lease_expires_at
-WHERE worker_id = :worker_id AND status = 'running'
-RETURNING task_id;
+-- name: lost_tasks
+-- The running tasks of workers whose lease has passed: a walk of the (few) workers, then of
+-- each one's running tasks by tasks_running_worker.
+SELECT t.* FROM workers AS w
+JOIN tasks AS t INDEXED BY tasks_running_worker
+    ON t.worker_id = w.worker_id AND t.status = 'running'
+WHERE w.lease_expires_at < :now AND w.worker_id <> :alive_worker_id
+ORDER BY t.id
+LIMIT :limit;
 
--- name: expired_tasks
-SELECT * FROM tasks
-WHERE status = 'running' AND lease_expires_at < :now
-ORDER BY lease_expires_at
+-- name: orphaned_tasks
+-- Running tasks without a worker row at all: none while every deletion of a worker row
+-- settles its tasks first, but a database from an earlier version may hold some.
+SELECT * FROM tasks AS t
+WHERE t.status = 'running'
+  AND NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.worker_id = t.worker_id)
 LIMIT :limit;
 
 -- name: running_tasks_of_worker
 SELECT * FROM tasks WHERE status = 'running' AND worker_id = :worker_id;
+
+-- name: attempts_held_by_worker
+SELECT task_id, attempt FROM tasks WHERE status = 'running' AND worker_id = :worker_id;
+
+-- name: unclaim
+-- A claimed attempt that never ran (its claim's answer was lost): back to the queue as if
+-- it had not been claimed.
+UPDATE tasks
+SET status = 'queued', attempt = attempt - 1, worker_id = NULL, lease_expires_at = NULL,
+    started_at = NULL, progress = NULL, message = NULL, event_seq = event_seq + 1
+WHERE id = :id AND attempt = :attempt AND status = 'running'
+RETURNING *;
 
 -- name: requeue_lost
 UPDATE tasks
@@ -320,7 +352,21 @@ RETURNING *;
 SELECT project_id FROM projects WHERE project_id = :project_id;
 
 -- name: delete_silent_workers
-DELETE FROM workers WHERE heartbeat_at < :silent_since RETURNING worker_id;
+-- Only workers whose tasks are settled: a running task's worker always has its row.
+DELETE FROM workers
+WHERE heartbeat_at < :silent_since
+  AND NOT EXISTS (
+      SELECT 1 FROM tasks AS t INDEXED BY tasks_running_worker
+      WHERE t.worker_id = workers.worker_id AND t.status = 'running'
+  )
+RETURNING worker_id;
+
+-- name: session_budgets
+SELECT session_id, budget FROM sessions
+WHERE session_id IN (SELECT value FROM json_each(:session_ids));
+
+-- name: session_by_internal_id
+SELECT * FROM sessions WHERE session_id = :session_id;
 
 -- --- events and logs ----------------------------------------------------------------------
 
