@@ -63,6 +63,9 @@ class NodeConfig:
     sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
     sqlite_synchronous: str = "NORMAL"
     log_level: str = "info"
+    max_connections: int | None = None  # None: as many as the open-files limit allows
+    max_connections_per_client: int = defaults.HTTP_MAX_CONNECTIONS_PER_CLIENT
+    http_read_timeout_seconds: float = defaults.HTTP_READ_TIMEOUT_SECONDS
     webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
     webhook_secret_overlap_seconds: float = defaults.WEBHOOK_SECRET_ROTATION_HOURS * 3600

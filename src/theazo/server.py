@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import resource
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from theazo.api.app import create_app
 from theazo.config import NodeConfig
+from theazo.connections import ConnectionLimits, guarded_protocol
 from theazo.core import defaults
 from theazo.node import Announce, Node
 
@@ -29,6 +31,14 @@ class StartupError(Exception):
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the node starts (so a taken port fails first).
+
+    Not inheritable (Python's default, which uvicorn's own ``bind_socket`` turns off for its
+    worker processes; we run uvicorn in this process and need no such thing): a child that
+    held it, as the zygote and every sandbox did, could accept our clients' connections and
+    read their keys, and kept the port accepting connections nobody answered while the node
+    shut down.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when it sees
     # the protocol, and without it every keep-alive response waits 40 ms for a delayed ACK.
@@ -40,8 +50,43 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's open-files limit to the hard limit (the host's word), since
+    every client connection is a descriptor; returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = defaults.FD_LIMIT_WHEN_UNLIMITED if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+            soft = ceiling
+        except (ValueError, OSError) as exc:
+            log.warning(
+                "could not raise the open-files limit from %d to %d: %s", soft, ceiling, exc
+            )
+    return int(soft)
+
+
+def connection_limits(config: NodeConfig, open_files: int) -> ConnectionLimits:
+    """The connection caps, within what the open-files limit leaves for clients."""
+    reserve = defaults.FD_RESERVE + 2 * (config.concurrency if config.run_workers else 0)
+    room = max(open_files - reserve, defaults.FD_RESERVE)
+    wanted = config.max_connections or defaults.HTTP_MAX_CONNECTIONS
+    if config.max_connections and wanted > room:
+        log.warning(
+            "the open-files limit (%d) leaves room for %d connections, not %d",
+            open_files,
+            room,
+            wanted,
+        )
+    return ConnectionLimits(
+        max_head_bytes=defaults.HTTP_MAX_HEAD_BYTES,
+        read_timeout_seconds=config.http_read_timeout_seconds,
+        max_connections=min(wanted, room),
+        max_per_client=config.max_connections_per_client,
+    )
 
 
 def run(config: NodeConfig, announce: Announce) -> None:
@@ -74,6 +119,7 @@ def log_tasks() -> None:
 async def run_node(config: NodeConfig, announce: Announce) -> None:
     """Serve until SIGINT or SIGTERM. Raises ``StartupError`` if the node cannot start."""
     forbid_inspection()
+    open_files = raise_open_files_limit()
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
     sock = bind(config.host, config.port) if config.run_api else None
     node = Node(config, announce)
@@ -91,12 +137,14 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
             await _wait_for_signal()
         else:
             announce(f"Theazo is serving on http://{config.host}:{config.port}")
-            await _serve_http(node, config, sock)
+            await _serve_http(node, config, sock, connection_limits(config, open_files))
     finally:
         await node.stop()
 
 
-async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> None:
+async def _serve_http(
+    node: Node, config: NodeConfig, sock: socket.socket, limits: ConnectionLimits
+) -> None:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = node.service
@@ -121,6 +169,7 @@ async def _serve_http(node: Node, config: NodeConfig, sock: socket.socket) -> No
             timeout_keep_alive=int(defaults.HTTP_KEEP_ALIVE_SECONDS),
             lifespan="on",
             backlog=2048,
+            http=guarded_protocol(limits),
         ),
     )
     await server.serve(sockets=[sock])

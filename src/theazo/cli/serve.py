@@ -207,6 +207,31 @@ SqliteSync = Annotated[
     ),
 ]
 LogLevel = Annotated[str, typer.Option(envvar="THEAZO_LOG_LEVEL")]
+MaxConnections = Annotated[
+    int | None,
+    typer.Option(
+        envvar="THEAZO_MAX_CONNECTIONS",
+        min=1,
+        help="HTTP connections open at once (default: as many as the open-files limit allows, "
+        f"up to {defaults.HTTP_MAX_CONNECTIONS:,}).",
+    ),
+]
+MaxConnectionsPerClient = Annotated[
+    int,
+    typer.Option(
+        envvar="THEAZO_MAX_CONNECTIONS_PER_CLIENT",
+        min=0,
+        help="HTTP connections one client address may hold open (0: no cap; behind a proxy, "
+        "every client has the proxy's address).",
+    ),
+]
+HttpReadTimeout = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_HTTP_READ_TIMEOUT",
+        help="How long a client may take to send a request's headers, or pause in its body.",
+    ),
+]
 WebhookTimeout = Annotated[
     str,
     typer.Option(
@@ -272,6 +297,9 @@ def serve(
     workers: Annotated[
         bool, typer.Option(envvar="THEAZO_WORKERS", help="--no-workers: serve the API only.")
     ] = True,
+    max_connections: MaxConnections = None,
+    max_connections_per_client: MaxConnectionsPerClient = defaults.HTTP_MAX_CONNECTIONS_PER_CLIENT,
+    http_read_timeout: HttpReadTimeout = f"{defaults.HTTP_READ_TIMEOUT_SECONDS:g}s",
     log_level: LogLevel = "info",
 ) -> None:
     """Run the API server and its workers (on an embedded SQLite database by default)."""
@@ -285,6 +313,9 @@ def serve(
         max_wait_seconds=seconds(max_wait),
         sqlite_synchronous=sqlite_synchronous,
         webhook_secret_overlap_seconds=seconds(webhook_secret_overlap),
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        http_read_timeout_seconds=positive_seconds(http_read_timeout),
         **_running_tasks(
             agents=agents,
             concurrency=concurrency,

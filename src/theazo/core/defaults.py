@@ -20,6 +20,14 @@ DEFAULT_WAIT_SECONDS = 5.0  # a wait without ?timeout= is short: clients that wa
 AUTH_CACHE_ENTRIES = 10_000  # hashed keys remembered per node; far more than live keys
 HTTP_KEEP_ALIVE_SECONDS = 30.0  # above clients' idle expiry (httpx 5 s): they close first
 GRACEFUL_HTTP_SHUTDOWN_SECONDS = 1.0  # long polls are cut at shutdown; clients retry them
+HTTP_MAX_HEAD_BYTES = 64 * 1024  # request line and headers: 431 past it (nginx allows ~32 KiB)
+HTTP_READ_TIMEOUT_SECONDS = 15.0  # a request's head, or a pause in its body, may take this long
+HTTP_MAX_CONNECTIONS = 50_000  # at most, and never more than the open-files limit allows
+HTTP_MAX_CONNECTIONS_PER_CLIENT = 1_000  # one address cannot take every connection; 0: no cap
+# Descriptors kept for everything but clients: the database, the zygote, webhook sends, logs;
+# plus two per task a node runs at once (its channel, and a margin).
+FD_RESERVE = 512
+FD_LIMIT_WHEN_UNLIMITED = 1 << 20  # the kernel's usual nr_open, when the hard limit is "none"
 
 CLI_REFRESH_SECONDS = 0.5  # `theazo submit --wait` redraws its bar at least this often
 
@@ -142,10 +150,10 @@ EGRESS_HEAD_TIMEOUT_SECONDS = 30.0  # a client sends its request line and header
 EGRESS_CONNECT_TIMEOUT_SECONDS = 10.0  # resolving and connecting to a destination
 EGRESS_CHUNK_BYTES = 64 * 1024  # one read while relaying
 # A sandbox's messages are read at most this fast: a flood slows the agent that sends it
-# (its writes block), not the server's event loop, and a progress loop of a real agent (each
-# report coalesced into ten writes a second anyway) does not notice.
-SANDBOX_MESSAGES_PER_SECOND = 2_000
-SANDBOX_MESSAGE_BURST = 200  # read without pause before the rate applies
+# (its writes block), not the server's event loop. Reports are saved ten times a second at
+# most anyway; an agent reporting more often than this waits a little for each report.
+SANDBOX_MESSAGES_PER_SECOND = 10_000
+SANDBOX_MESSAGE_BURST = 1_000  # read without pause before the rate applies
 SANDBOX_EXIT_GRACE_SECONDS = 5.0  # after its final answer a sandbox exits within this, or is killed
 SANDBOX_ENV_ALLOWLIST = (  # the only variables a sandbox inherits; nothing secret
     "PATH",
