@@ -6,6 +6,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -223,3 +224,45 @@ def prepared(ctx: Context, input: Any) -> dict[str, Any]:
         "seen_before": seen,
         "client_open": not resources["client"].is_closed,
     }
+
+
+@agent("hostile_frames")
+def hostile_frames(ctx: Context, input: dict[str, Any]) -> None:
+    """Writes the message bodies it is given straight onto its channel, as any agent could,
+    then waits: if a message wedged its task, nothing else would end it but the timeout. A
+    body ``hex:…`` is sent as those bytes."""
+    for body in input["bodies"]:
+        raw = bytes.fromhex(body[4:]) if body.startswith("hex:") else body.encode()
+        protocol.send_encoded(ctx._channel, raw)
+    time.sleep(float(input.get("then_wait", 60)))
+
+
+@agent("frame_flood")
+def frame_flood(ctx: Context, input: dict[str, Any]) -> dict[str, int]:
+    """Sends ``count`` progress reports as fast as it can, then returns."""
+    count = int(input.get("count", 100_000))
+    for number in range(count):
+        ctx.progress(number / count, f"{number}")
+    return {"sent": count}
+
+
+@agent("listening_sockets")
+def listening_sockets(ctx: Context, input: Any) -> dict[str, Any]:
+    """The descriptors this sandbox holds that are listening sockets (it should hold none of
+    the server's), with what it can learn of each."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        with sock:
+            try:
+                listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                address = sock.getsockname()
+            except OSError:
+                continue
+            if listening:
+                found.append({"fd": fd, "address": str(address)})
+    return {"listening": found}

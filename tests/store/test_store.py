@@ -160,9 +160,7 @@ async def test_rescue_requeues_with_retries_then_fails_worker_lost(
     assert lost.error is not None and lost.error.code == "worker_lost"
 
 
-async def test_one_heartbeat_holds_all_of_a_workers_tasks(
-    store: Store, clock: ManualClock
-) -> None:
+async def test_one_heartbeat_holds_all_of_a_workers_tasks(store: Store, clock: ManualClock) -> None:
     project, sid = await _session(store)
     a, b, c = await store.submit(project, sid, [new_task(), new_task(), new_task()])
     await store.register_worker("w1", "host", 1)
@@ -384,9 +382,7 @@ async def test_a_silent_worker_is_not_forgotten_while_it_holds_tasks(
     assert await store.forget_silent_workers(store.now() - timedelta(seconds=30)) == 1
 
 
-async def test_budgets_and_spend_are_read_per_session(
-    open_store: Any, clock: ManualClock
-) -> None:
+async def test_budgets_and_spend_are_read_per_session(open_store: Any, clock: ManualClock) -> None:
     store = await open_store(compute_price_micros=500_000)  # half a cent a second
     project, sid = await _session(store)
     other = (await store.session_for_user(project, "other")).session_id

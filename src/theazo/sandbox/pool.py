@@ -271,7 +271,10 @@ async def read_frame(reader: asyncio.StreamReader, limit: int) -> dict[str, Any]
         body = await reader.readexactly(size)
     except asyncio.IncompleteReadError:
         return None
-    message = json.loads(body)
+    try:
+        message = json.loads(body)
+    except RecursionError as exc:  # a hostile nesting: as unreadable as any other
+        raise ValueError("a sandbox message nests arrays or objects too deeply") from exc
     if not isinstance(message, dict):
         raise ValueError("a sandbox message must be a JSON object")
     return message
