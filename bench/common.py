@@ -436,6 +436,8 @@ class Bench:
             arguments = [
                 "serve", "--port", str(port), "--database", url, "--api-key", api_key,
                 "--concurrency", str(concurrency or self.concurrency),
+                # Every client of a benchmark has one address: 127.0.0.1.
+                "--max-connections-per-client", "0",
                 *(() if workers else ("--no-workers",)), *options,
             ]  # fmt: skip
             process, log_path = self._launch(f"server-{name}-{port}", arguments)
