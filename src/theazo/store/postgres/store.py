@@ -71,6 +71,7 @@ class PostgresStore(SQLStore):
         self.url = url
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._pool_check: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._channels: dict[str, str] = {}
         # Our own notifications come back to our listener; the events already fired here.
@@ -145,12 +146,12 @@ class PostgresStore(SQLStore):
                 )
 
     async def close(self) -> None:
-        for background in (self._listener, self._notice_reader):
+        for background in (self._listener, self._notice_reader, self._pool_check):
             if background is not None:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
-        self._listener = self._notice_reader = None
+        self._listener = self._notice_reader = self._pool_check = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -180,7 +181,7 @@ class PostgresStore(SQLStore):
                     _current.reset(connection_token)
                     _pending.reset(events_token)
         except psycopg.Error as exc:  # the pool, the COMMIT, the ROLLBACK
-            raise store_error(exc) from exc
+            raise self._failed(exc) from exc
         fire(self, events)  # only once the COMMIT succeeded
 
     async def _notify(self, conn: Connection, events: Pending) -> None:
@@ -228,7 +229,24 @@ class PostgresStore(SQLStore):
                 cursor = await own.execute(statement, adapted)
                 return await _fetch(cursor, many)
         except psycopg.Error as exc:
-            raise store_error(exc) from exc
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: psycopg.Error) -> Exception:
+        """The error to raise for ``exc``. A lost connection rarely dies alone (a restart or a
+        failover takes them all): the pool's idle connections are checked at once, so the
+        next requests get live ones instead of each finding a dead one, and waiting after
+        it (the pool backs off a second and more between the checks of one request)."""
+        error = store_error(exc)
+        idle = self._pool_check is None or self._pool_check.done()
+        if isinstance(error, StoreUnavailable) and self._pool is not None and idle:
+            self._pool_check = asyncio.get_running_loop().create_task(self._check_pool())
+        return error
+
+    async def _check_pool(self) -> None:
+        try:
+            await self.pool.check()
+        except Exception as exc:  # the pool reconnects on its own; this only hastens it
+            log.debug("checking the pool's connections failed: %s", exc)
 
     async def _claim_sessions(self, candidates: Sequence[Row]) -> dict[str, Row]:
         # Other nodes may be claiming in the same sessions: lock their rows (in one order,
