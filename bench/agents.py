@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from theazo import Context, agent
@@ -32,3 +34,22 @@ def ticker(ctx: Context, input: dict[str, Any]) -> None:
             print(now, flush=True)
         ctx.progress(step / steps, now)
         time.sleep(every)
+
+
+@agent("soak", description="Runs input['seconds'], noting in input['dir'] whether it overlapped.")
+def soak(ctx: Context, input: dict[str, Any]) -> dict[str, int]:
+    """Holds a lock on a file of its task for as long as it runs: the kernel releases it when
+    the process dies, ``kill -9`` included, so an attempt that cannot take it is running at the
+    same time as another attempt of the same task. Each run and each overlap is one line of
+    ``input['dir']/runs.log``."""
+    folder = Path(input["dir"])
+    lock = os.open(folder / f"{ctx.task_id}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        event = "run"
+    except BlockingIOError:
+        event = "overlap"
+    with open(folder / "runs.log", "a") as log:
+        log.write(f"{event} {ctx.task_id} {ctx.attempt}\n")
+    time.sleep(float(input["seconds"]))
+    return {"attempt": ctx.attempt}

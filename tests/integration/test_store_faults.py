@@ -17,9 +17,10 @@ import psycopg
 import pytest
 
 from tests.support.databases import postgres_base_url, postgres_schema
+from tests.support.sandboxes import host_pid
 from tests.support.server import ServerProcess
 from tests.support.tmpfs import fill, mounted_tmpfs
-from tests.support.waiting import eventually, parse_report, process_gone
+from tests.support.waiting import eventually, process_gone
 from theazo import Theazo
 from theazo.sdk import APIError, Session
 
@@ -59,7 +60,11 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
     killable_postgres: tuple[str, str], tmp_path: Path
 ) -> None:
     url, application_name = killable_postgres
+    shared = tmp_path / "shared"  # where the recorder agents write, shown to the sandboxes
+    shared.mkdir()
+    shared.chmod(0o777)  # a root server's sandboxes run as nobody
     args = ["--lease", f"{LEASE_SECONDS:g}s", "--concurrency", "6"]
+    args += ["--sandbox-mount", f"{shared}:rw"]
     with ServerProcess.start(tmp_path, database=url, args=args) as node:
         stop = threading.Event()
         killed: list[int] = []
@@ -75,13 +80,13 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
             try:
                 acked = [
                     session.tasks.submit(
-                        agent="recorder", input={"dir": str(tmp_path), "seconds": 0.5}
+                        agent="recorder", input={"dir": str(shared), "seconds": 0.5}
                     )
                     for _ in range(30)
                 ]
                 cancelled = session.tasks.cancel(acked[-1].task_id)
                 eventually(  # keep killing while tasks run and end
-                    lambda: len(killed) >= 6 and len(_runs(tmp_path / "executions.log")) >= 25,
+                    lambda: len(killed) >= 6 and len(_runs(shared / "executions.log")) >= 25,
                     timeout=60,
                     interval=0.1,
                     what="most tasks to run under the faults",
@@ -104,12 +109,33 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
         assert [t.status for t in others] == ["completed"] * len(others), [
             (t.status, t.error) for t in others if t.status != "completed"
         ]
-        runs = _runs(tmp_path / "executions.log")
+        runs = _runs(shared / "executions.log")
         assert all(runs[t.task_id] == 1 for t in others), runs  # none ran twice
         assert "unhandled error" not in node.log()
 
 
 # --- SQLite ----------------------------------------------------------------------------------
+def fill_with_an_empty_wal(disk: Path) -> Path:
+    """Fill the disk so that every write needs room. A write that fits in the WAL's file as
+    it is needs none: so empty the WAL (copying it into the database, which may need room
+    itself: then make some first) and fill the space it gave back too."""
+    database = disk / "theazo.db"
+    filler = fill(disk)
+    for _ in range(10):
+        try:
+            with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:  # the copy needed room: make some, empty, fill again
+            filler.unlink()
+            with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            filler = fill(disk)
+            continue
+        fill(disk)
+        return filler
+    raise AssertionError("the WAL could not be emptied on a full disk")
+
+
 def test_a_full_disk_answers_507_and_changes_nothing_until_there_is_room(
     tmp_path: Path,
 ) -> None:
@@ -120,14 +146,8 @@ def test_a_full_disk_answers_507_and_changes_nothing_until_there_is_room(
             with Theazo(api_key=node.api_key, base_url=node.base_url) as theazo:
                 session = theazo.sessions.for_user("full")
                 running = session.tasks.submit(agent="sleeper", input={"seconds": 2})
-                reported = eventually(lambda: session.tasks.get(running.task_id).message)
-                pid = int(parse_report(reported)["pid"])
-                filler = fill(disk)
-                # A write that fits in the WAL's file as it is needs no room: empty the WAL
-                # (giving its space back) and fill that too, so that every write needs room.
-                with contextlib.closing(sqlite3.connect(disk / "theazo.db", timeout=10)) as db:
-                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                fill(disk)
+                pid = eventually(lambda: host_pid(running.task_id), what="the sleeper's process")
+                filler = fill_with_an_empty_wal(disk)
                 try:
                     refusals: list[APIError] = []
                     for _ in range(5):  # a write may fit in what a page left: some must not

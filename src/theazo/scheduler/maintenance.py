@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from theazo.core import defaults
+from theazo.core.errors import StoreUnavailable
 from theazo.scheduler.dispatcher import Dispatcher
 from theazo.store.base import Store
 
@@ -36,8 +37,12 @@ class PeriodicDuty:
             await asyncio.sleep(self.interval_seconds)
             try:
                 await self.run_once()
+            except StoreUnavailable as exc:  # the database's moment, not a bug: no traceback
+                log.warning(
+                    "%s failed (%s); trying again in %.3gs", self.name, exc, self.interval_seconds
+                )
             except Exception:
-                log.exception("%s failed; trying again in %ss", self.name, self.interval_seconds)
+                log.exception("%s failed; trying again in %.3gs", self.name, self.interval_seconds)
 
     async def stop(self) -> None:
         if self._task is not None:
