@@ -330,10 +330,12 @@ class Soak:
         return total
 
     async def _final_states(self, sessions: list[AsyncSession]) -> dict[str, str]:
+        """Each task's status, with its error code when it failed."""
         states: dict[str, str] = {}
         for session in sessions:
             async for task in session.tasks.iter(page_size=500):
-                states[task.task_id] = task.status
+                error = task.error.code if task.error is not None else None
+                states[task.task_id] = f"{task.status} {error}" if error else task.status
         return states
 
     async def _counters_match(self, sessions: list[AsyncSession], final: dict[str, str]) -> bool:
