@@ -61,6 +61,7 @@ CANCEL_ONE_IN = 20
 RETRIED_ONE_IN = 3
 TASK_SECONDS = (0.1, 1.5)
 START_TIMEOUT_SECONDS = 60.0
+SHOWN_AS = "/data"  # where the sandboxes see the soak's shared folder
 
 
 @dataclass
@@ -161,7 +162,7 @@ class Soak:
         return is_postgres(self.database)
 
     def _nodes(self) -> list[Node]:
-        common = ["--lease", self.args.lease, "--sandbox-mount", f"{self.shared}:rw"]
+        common = ["--lease", self.args.lease, "--sandbox-mount", f"{self.shared}:{SHOWN_AS}:rw"]
         api_port = free_port()
         serve = [
             "serve", "--database", self.database, "--port", str(api_port),
@@ -231,7 +232,7 @@ class Soak:
             try:
                 task = await session.tasks.submit(
                     "soak",
-                    {"dir": str(self.shared), "seconds": seconds},
+                    {"dir": SHOWN_AS, "seconds": seconds},
                     retries=retries,
                     idempotency_key=key,
                 )

@@ -64,7 +64,7 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
     shared.mkdir()
     shared.chmod(0o777)  # a root server's sandboxes run as nobody
     args = ["--lease", f"{LEASE_SECONDS:g}s", "--concurrency", "6"]
-    args += ["--sandbox-mount", f"{shared}:rw"]
+    args += ["--sandbox-mount", f"{shared}:/data:rw"]
     with ServerProcess.start(tmp_path, database=url, args=args) as node:
         stop = threading.Event()
         killed: list[int] = []
@@ -80,7 +80,7 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
             try:
                 acked = [
                     session.tasks.submit(
-                        agent="recorder", input={"dir": str(shared), "seconds": 0.5}
+                        agent="recorder", input={"dir": "/data", "seconds": 0.5}
                     )
                     for _ in range(30)
                 ]
