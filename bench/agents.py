@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.sandboxes import process_tag
+
 from theazo import Context, agent
+from theazo.sandbox import linux
 
 
 @agent("noop", description="Returns None at once.")
@@ -16,9 +19,11 @@ def noop(ctx: Context, input: Any) -> None:
     return None
 
 
-@agent("sleep", description="Reports its pid, then sleeps input['seconds'].")
+@agent("sleep", description="Names its process after its task, then sleeps input['seconds'].")
 def sleep(ctx: Context, input: dict[str, Any]) -> None:
-    ctx.progress(0.0, f"pid={os.getpid()}")
+    """The benchmark finds the sandbox by that name (tests/support/sandboxes.py)."""
+    linux.set_process_name(process_tag(ctx.task_id))
+    ctx.progress(0.0, "asleep")
     time.sleep(float(input["seconds"]))
 
 

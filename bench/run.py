@@ -43,7 +43,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.…` as a script too
 
-from bench import claims, cluster, delivery, events, submits, waits
+from tests.support.sandboxes import host_pid
+
+from bench import claims, cluster, delivery, events, starts, submits, waits
 from bench.common import (
     AGENTS_MODULE,
     REPO,
@@ -124,13 +126,14 @@ class ExitWatcher:
 
 
 async def sandbox_pid(session: AsyncSession, task_id: str, timeout: float = 30.0) -> int | None:
-    """Poll ``get`` until the task's message carries ``pid=…`` (the `sleep` agent's report);
+    """Poll until the task's sandbox can be found from the host (the `sleep` agent names its
+    process after its task once it runs: inside its PID namespace it cannot know its host pid);
     None if the task ended first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         task = await session.tasks.get(task_id)
-        if task.message and task.message.startswith("pid="):
-            return int(task.message.split()[0].removeprefix("pid="))
+        if task.message and (pid := host_pid(task_id)) is not None:
+            return pid
         if task.is_terminal:
             return None
         await asyncio.sleep(PID_POLL_SECONDS)
@@ -487,6 +490,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "waits_10k": waits.measure_waits_10k,
     "event_latency": events.measure_event_latency,
     "stream_memory": events.measure_stream_memory,
+    "start_rate": starts.measure_start_rate,
 }
 # The task count of each measurement that submits a number of tasks, unless --tasks is given.
 DEFAULT_TASKS = {

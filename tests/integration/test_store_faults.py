@@ -81,9 +81,7 @@ def test_postgres_connections_killed_mid_run_lose_nothing_and_leave_nothing_runn
             killer.start()
             try:
                 acked = [
-                    session.tasks.submit(
-                        agent="recorder", input={"dir": "/data", "seconds": 0.5}
-                    )
+                    session.tasks.submit(agent="recorder", input={"dir": "/data", "seconds": 0.5})
                     for _ in range(30)
                 ]
                 cancelled = session.tasks.cancel(acked[-1].task_id)

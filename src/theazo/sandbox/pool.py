@@ -587,13 +587,12 @@ class SandboxPool:
                 zygote.pids[task_id] = int(message["pid"])
                 if not future.done():
                     future.set_result(int(message["pid"]))
+            self._on_spares(zygote, int(message["spares"]))
             return
         for fd in fds:
             os.close(fd)
         if kind == "spares":
-            zygote.spares_ready = int(message["ready"])
-            for notify in self._spares_listeners:
-                notify()
+            self._on_spares(zygote, int(message["ready"]))
         elif kind == "spawn_failed":
             zygote.sandboxes.pop(task_id, None)
             self._owner.pop(task_id, None)
@@ -630,6 +629,11 @@ class SandboxPool:
                     "(--log-level debug shows the traceback)"
                 )
             )
+
+    def _on_spares(self, zygote: _Zygote, ready: int) -> None:
+        zygote.spares_ready = ready
+        for notify in self._spares_listeners:
+            notify()
 
     def _on_ready(self, zygote: _Zygote, message: Mapping[str, Any]) -> None:
         self.isolation = dict(message.get("isolation") or {})

@@ -86,6 +86,7 @@ class Zygote:
         self.children: dict[int, _Running] = {}
         self.spares: list[_Spare] = []
         self.waiting: collections.deque[_Request] = collections.deque()  # for a ready spare
+        self.reported_spares = 0  # what the server was last told of them
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
 
@@ -271,6 +272,7 @@ class Zygote:
                 else:
                     self._on_spare_ready(key.data)
             self._hand_out()
+            self._report_spares()
             if short and (not events or self.waiting):
                 self._add_spare()
 
@@ -382,8 +384,6 @@ class Zygote:
     def _on_spare_ready(self, spare: _Spare) -> None:
         self.selector.unregister(spare.handoff)
         error = self._on_spare_message(spare)
-        if error is None:
-            self._report_spares()
         if error is not None:
             sys.stderr.write(f"theazo zygote: a sandbox could not be set up: {error}\n")
             _kill_group(spare.pid)  # reaped and forgotten as it exits
@@ -423,15 +423,28 @@ class Zygote:
             spare.handoff.close()
             task_id = request.message["task_id"]
             self.children[spare.pid] = _Running(task_id, spare.workdir)
-            spawned = {"t": "spawned", "task_id": task_id, "pid": spare.pid}
+            self.reported_spares = self._ready_spares()
+            spawned = {
+                "t": "spawned",
+                "task_id": task_id,
+                "pid": spare.pid,
+                "spares": self.reported_spares,
+            }
             self.send(spawned, [s.fileno() for s in spare.listeners])
             for listener in spare.listeners:
                 listener.close()
-            self._report_spares()
+
+    def _ready_spares(self) -> int:
+        return sum(1 for s in self.spares if s.ready)
 
     def _report_spares(self) -> None:
-        """Tell the server how many spares are ready: it starts no more tasks than that."""
-        self.send({"t": "spares", "ready": sum(1 for s in self.spares if s.ready)})
+        """Tell the server how many spares are ready (it starts no more tasks than that), when
+        it has changed and no answer to a spawn will say it anyway: a Unix datagram queue
+        holds few packets, so we send no more than we must."""
+        ready = self._ready_spares()
+        if ready != self.reported_spares and not self.waiting:
+            self.reported_spares = ready
+            self.send({"t": "spares", "ready": ready})
 
     def _refuse(self, request: _Request, error: str) -> None:
         self._close_fds(request)
@@ -501,8 +514,6 @@ class Zygote:
         for spare in [s for s in self.spares if s.pid == pid]:
             self.spares.remove(spare)
             self._discard(spare)
-            if spare.ready:
-                self._report_spares()
 
     def _shutdown(self) -> None:
         ending = {pid: running.workdir for pid, running in self.children.items()}
