@@ -1,8 +1,11 @@
 """The dispatcher: claims queued tasks when there is room and runs each in a sandbox.
 
-It wakes on the store's events (a submit, a finished task, a raised limit), never on a timer
-of its own; a backend whose events can be lost (PostgreSQL's NOTIFY over a dropped connection)
-adds a slow safety sweep. One claim fills every free slot at once.
+It wakes on the store's events (a submit, a finished task, a raised limit) and on the zygotes'
+news of spares, never on a timer of its own; a backend whose events can be lost (PostgreSQL's
+NOTIFY over a dropped connection) adds a slow safety sweep. A claim takes as many tasks as
+there are free slots *and* sandboxes ready for them: a task is ``running`` (and billed) only
+once a sandbox has it, and waits ``queued`` while the zygotes make more. While the queue is
+deep it asks the zygotes to keep a sandbox ready for every free slot (up to a bound).
 
 The node holds its running tasks through one lease (its worker row), renewed by ``beat``. So
 what it runs and what the store says it runs must agree, or tasks would be held for ever by a
@@ -74,6 +77,8 @@ class Dispatcher:
         self._release_task: asyncio.Task[None] | None = None
         self._reconcile_due = False
         self._lease_valid_until = float("-inf")  # loop time; a later renewal reconciles
+        self._unspawned = 0  # runs claimed whose sandbox is not asked for yet
+        self._spares_wanted = pool.settings.spares
 
     async def start(self) -> None:
         started = asyncio.get_running_loop().time()
@@ -82,6 +87,7 @@ class Dispatcher:
         self.store.events.on_work_available(self._wake.set)
         self.store.events.on_cancel_requested(self._on_cancel_requested)
         self.store.events.on_resync(self._on_resync)
+        self.pool.on_spares_changed(self._wake.set)
         self._wake.set()  # tasks may be waiting from before we started
         self._loop_task = asyncio.get_running_loop().create_task(self._dispatch_loop())
 
@@ -92,13 +98,28 @@ class Dispatcher:
     def free_slots(self) -> int:
         return self.settings.concurrency - len(self.runs)
 
+    @property
+    def startable(self) -> int:
+        """Tasks that may start now: free slots with a ready sandbox each."""
+        return min(self.free_slots, self.pool.spares_ready - self._unspawned)
+
+    def _want_spares(self, queue_deep: bool) -> None:
+        """Ask for a sandbox ready for every free slot while tasks wait; the usual few after."""
+        base = self.pool.settings.spares
+        wanted = (
+            max(base, min(self.free_slots, defaults.SANDBOX_SPARES_AHEAD)) if queue_deep else base
+        )
+        if wanted != self._spares_wanted:
+            self._spares_wanted = wanted
+            self.pool.set_spares(wanted)
+
     # --- claiming --------------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
         while self._claiming:
             await self._wait_for_work()
             self._wake.clear()
-            while self._claiming and self.free_slots > 0:
-                asked = self.free_slots
+            while self._claiming and self.startable > 0:
+                asked = self.startable
                 try:
                     async with self._claim_lock:
                         claimed = await self.store.claim(self.worker_id, asked)
@@ -113,6 +134,7 @@ class Dispatcher:
                     asyncio.get_running_loop().call_later(delay, self._wake.set)
                     break
                 self._claim_backoff.reset()
+                self._want_spares(queue_deep=len(claimed) == asked)
                 if len(claimed) < asked:  # nothing more may start now; the next event says
                     break
 
@@ -134,7 +156,9 @@ class Dispatcher:
             self.settings.run,
             stopping=self.stopping,
             on_charge=self.budgets.charged,
+            on_spawn_sent=self._spawn_sent,
         )
+        self._unspawned += 1
         self.runs[run.task_id] = run
         self.budgets.track(run)
         self._all_done.clear()
@@ -155,6 +179,9 @@ class Dispatcher:
             if not self.runs:
                 self._all_done.set()
             self._wake.set()
+
+    def _spawn_sent(self) -> None:
+        self._unspawned -= 1
 
     def _on_cancel_requested(self, task_id: str) -> None:
         run = self.runs.get(task_id)

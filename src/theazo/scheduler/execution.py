@@ -67,6 +67,7 @@ class TaskRun:
         *,
         stopping: asyncio.Event,
         on_charge: Callable[[TaskRun], None] | None = None,
+        on_spawn_sent: Callable[[], None] | None = None,
     ) -> None:
         self.task = claimed.task
         self.budget = claimed.session_budget  # as the claim found it; watched by BudgetWatch
@@ -75,6 +76,7 @@ class TaskRun:
         self.settings = settings
         self.stopping = stopping
         self._on_charge = on_charge
+        self._on_spawn_sent = on_spawn_sent
         self.sandbox: Sandbox | None = None
         self.ended = False  # an outcome is decided (by us or by someone else)
         self.settled = False  # the store holds the task's end (ours or someone else's)
@@ -117,6 +119,9 @@ class TaskRun:
         except SandboxError as exc:
             await self._record(failed(ErrorCode.SANDBOX_START_FAILED, str(exc)))
             return
+        finally:
+            if self._on_spawn_sent is not None:
+                self._on_spawn_sent()
         if self._kill_requested:  # cancelled while the fork was under way
             self._kill()
         loop = asyncio.get_running_loop()
