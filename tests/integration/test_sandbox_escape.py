@@ -175,14 +175,17 @@ def test_it_reads_nothing_of_the_server(server: ServerProcess, attacker: Session
         result = {
             "paths": {p: os.path.exists(p) or readable(p) for p in input["paths"]},
             "keys_in_proc": any(k.encode() in texts for k in input["keys"]),
+            "database_named": input["database"].encode() in texts,
             "env": sorted(os.environ),
         }
         """,
         paths=[database, str(server.workdir), str(server.log_path), "/etc/shadow"],
         keys=server.api_keys,
+        database=server.database,
     )
     assert not any(seen["paths"].values()), seen["paths"]
     assert not seen["keys_in_proc"]
+    assert not seen["database_named"]
     assert not [name for name in seen["env"] if name.startswith("THEAZO")]
 
 

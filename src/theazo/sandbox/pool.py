@@ -379,13 +379,15 @@ class SandboxPool:
             "-m",
             "theazo.sandbox.zygote",
             str(theirs.fileno()),
-            json.dumps(config),
             pass_fds=[theirs.fileno()],
             env=self._zygote_env(),
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=False,
         )
         theirs.close()
+        # On the channel, not the command line: every sandbox is a copy of the zygote, and
+        # would read the paths in it (the database's among them) in its own /proc/1/cmdline.
+        ours.send(protocol.encode({"t": "config", **config}))
         await zygote.ready
         zygote.started_once = True
 

@@ -1,18 +1,18 @@
-"""The zygote: a long-lived process that has imported theazo and the agent modules, and forks
-one sandbox per task. Forking a warm interpreter takes about a millisecond; starting a new
-one takes fifty.
+"""The zygote: a long-lived process that has imported theazo and the agent modules, and forks one
+sandbox per task. Forking a warm interpreter takes about a millisecond; starting a new one takes
+fifty.
 
-The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD CONFIG_JSON`` and an
-environment stripped of its secrets. At once it closes every descriptor but its control
-channel and makes itself non-dumpable. It imports the agents, works out the isolation this
-host allows by building a first sandbox (see isolation.py, jail.py), and reports the agent
-catalogue and the tier.
+The server starts it with ``python -m theazo.sandbox.zygote CONTROL_FD`` and an environment
+stripped of its secrets, and sends its configuration as the channel's first message. At once it
+closes every descriptor but its control channel and makes itself non-dumpable. It imports the
+agents, works out the isolation this host allows by building a first sandbox (see isolation.py,
+jail.py), and reports the agent catalogue and the tier.
 
 It is single-threaded (forking a threaded process is unsafe) and keeps ``spares`` sandboxes
-cloned ahead, each walled in and waiting to run exactly one task: on ``spawn`` it hands the
-task to a spare that is ready, and clones a new spare when it is idle again. It reaps its
-children, cleans up after them and reports each exit. When the server goes away (end of the
-control channel) it kills every sandbox and exits.
+cloned ahead, each walled in and waiting to run exactly one task: on ``spawn`` it hands the task
+to a spare that is ready, and clones a new spare when it is idle again. It reaps its children,
+cleans up after them and reports each exit. When the server goes away (end of the control
+channel) it kills every sandbox and exits.
 """
 
 from __future__ import annotations
@@ -587,7 +587,7 @@ def main(argv: list[str]) -> int:
     control_fd = int(argv[1])
     linux.close_fds_except({control_fd})  # nothing of the server's reaches a sandbox
     control = socket.socket(fileno=control_fd)
-    config = json.loads(argv[2])
+    config = json.loads(protocol.recv_packet(control)[0])
     zygote = Zygote(control, config)
     zygote.enter_namespace()  # first: an unprivileged process maps itself only while dumpable
     linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
