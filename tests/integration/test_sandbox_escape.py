@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import fresh_database
 from tests.support import unprivileged
-from tests.support.sandboxes import host_pid, host_pids, process_tag
+from tests.support.sandboxes import host_pid, host_pids, process_tag, zygotes_of
 from tests.support.server import ServerProcess, new_api_key
 from tests.support.waiting import eventually
 from theazo import Theazo
@@ -96,17 +96,8 @@ def running_victim(victim: Session) -> tuple[str, int]:
 
 
 def zygote_of(server: ServerProcess) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:"))
-            if int(parent) == server.pid and b"theazo.sandbox.zygote" in cmdline:
-                return int(entry.name)
-    raise AssertionError("no zygote found")
+    (zygote, *_) = zygotes_of(server.pid)
+    return zygote
 
 
 def tier(server: ServerProcess) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import StartServer
+from tests.support.sandboxes import zygotes_of
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually
 from theazo import Theazo
@@ -28,18 +28,8 @@ def server(start_server: StartServer) -> Iterator[ServerProcess]:
 
 
 def zygote_of(server: ServerProcess) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:"))
-        if int(parent) == server.pid and b"theazo.sandbox.zygote" in cmdline:
-            return int(entry.name)
-    raise AssertionError("no zygote")
+    (zygote, *_) = zygotes_of(server.pid)
+    return zygote
 
 
 def test_a_task_waits_queued_and_unbilled_while_no_sandbox_is_ready(

@@ -38,3 +38,20 @@ def host_pid(task_id: str, role: str = "a") -> int | None:
 
 def _zombie(entry: Path) -> bool:
     return (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def zygotes_of(server_pid: int) -> list[int]:
+    """The host pids of a node's zygotes (its children running ``theazo.sandbox.zygote``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:"))
+        if int(parent) == server_pid and b"theazo.sandbox.zygote" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
