@@ -104,7 +104,7 @@ def main() -> int:
                 print(
                     summary(f"{args.idle:,} idle connections", probe(server.base_url, args.probes))
                 )
-                stop, refused = threading.Event(), []
+                stop, refused = threading.Event(), list[int]()
                 threads = [
                     threading.Thread(target=flood, args=(server.port, stop, refused), daemon=True)
                     for _ in range(args.flooders)
