@@ -222,7 +222,9 @@ class Dispatcher:
                 ours = known is not None and known.task.attempt == attempt
                 if not ours and task_id not in self._releasing:
                     log.warning(
-                        "task %s was claimed by this node unbeknown; giving it back", task_id
+                        "task %s is held by this node but not run (a claim's answer was lost); "
+                        "giving it back",
+                        task_id,
                     )
                     self._release_later(task_id, attempt, started=False)
 
