@@ -266,3 +266,20 @@ def listening_sockets(ctx: Context, input: Any) -> dict[str, Any]:
             if listening:
                 found.append({"fd": fd, "address": str(address)})
     return {"listening": found}
+
+
+@agent("cpu_crowd")
+def cpu_crowd(ctx: Context, input: dict[str, Any]) -> str:
+    """Has ``processes`` children burn ``seconds`` of CPU each, and waits: each stays under a
+    limit per process, together they pass it."""
+    children = []
+    for _ in range(int(input.get("processes", 4))):
+        pid = os.fork()
+        if pid == 0:
+            while time.process_time() < float(input.get("seconds", 1.5)):
+                pass
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return "done"

@@ -125,6 +125,7 @@ PG_LISTEN_CHECK_SECONDS = 10.0  # a silent LISTEN connection is checked this oft
 
 # --- Sandbox --------------------------------------------------------------------------------
 SANDBOX_SPARES = 2  # forked ahead, so a task does not wait for a fork; each runs one task only
+SANDBOX_CPU_WATCH_SECONDS = 0.5  # how often a zygote reads its sandboxes' CPU time, if limited
 SANDBOX_SPARES_AHEAD = 64  # ready ahead while tasks wait: a start is a message, not a clone
 # Imported by each zygote where installed, so that an agent importing them inside its function
 # pays nothing: HTTP and TLS, the model providers' clients.

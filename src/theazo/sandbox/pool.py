@@ -65,6 +65,7 @@ class ExitStatus:
     max_rss_kb: int
     zygote_lost: bool = False  # the zygote died first: the real status is unknown
     oom_killed: bool = False  # the kernel killed a process of its cgroup for memory
+    over_cpu: bool = False  # killed once its processes together used up their CPU time
     start_error: str | None = None  # the zygote could not start the sandbox at all
 
     @property
@@ -619,6 +620,7 @@ class SandboxPool:
                         cpu_seconds=float(message["cpu_seconds"]),
                         max_rss_kb=int(message["max_rss_kb"]),
                         oom_killed=bool(message.get("oom_killed")),
+                        over_cpu=bool(message.get("over_cpu")),
                     )
                 )
         elif kind == "ready":

@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ _SPARE_SETUP_TIMEOUT_SECONDS = defaults.SANDBOX_PROBE_TIMEOUT_SECONDS
 class _Running:
     task_id: str
     workdir: Path | None  # a directory on the host, in the process tier only
+    cpu_limit: float = 0.0  # CPU seconds of all its processes together; 0: none
+    over_cpu: bool = False  # killed for passing it
 
 
 @dataclass(slots=True)
@@ -87,6 +90,7 @@ class Zygote:
         self.spares: list[_Spare] = []
         self.waiting: collections.deque[_Request] = collections.deque()  # for a ready spare
         self.reported_spares = 0  # what the server was last told of them
+        self.next_cpu_watch = 0.0  # monotonic time of the next look at sandboxes' CPU time
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
 
@@ -260,7 +264,7 @@ class Zygote:
         while True:
             # Below the target, look for work without waiting, and clone a spare if none came.
             short = len(self.spares) < self.spare_target + len(self.waiting)
-            events = self.selector.select(timeout=0 if short else None)
+            events = self.selector.select(timeout=0 if short else self._watch_timeout())
             for key, _ in events:
                 if key.data == "child":
                     self._drain_wakeups()
@@ -273,8 +277,29 @@ class Zygote:
                     self._on_spare_ready(key.data)
             self._hand_out()
             self._report_spares()
+            self._watch_cpu()
             if short and (not events or self.waiting):
                 self._add_spare()
+
+    def _watch_timeout(self) -> float | None:
+        """How long the loop may sleep: for ever, unless a sandbox's CPU time is watched."""
+        watched = any(r.cpu_limit for r in self.children.values())
+        return defaults.SANDBOX_CPU_WATCH_SECONDS if watched else None
+
+    def _watch_cpu(self) -> None:
+        """Kill the sandboxes whose processes together used up their CPU time: a limit per
+        process (RLIMIT_CPU) would let a sandbox of many processes use many times it."""
+        now = time.monotonic()
+        if now < self.next_cpu_watch:
+            return
+        self.next_cpu_watch = now + defaults.SANDBOX_CPU_WATCH_SECONDS
+        for pid, running in self.children.items():
+            cgroup = self.cgroup_of.get(pid)
+            if not running.cpu_limit or running.over_cpu or cgroup is None:
+                continue
+            if cgroup.usage().cpu_seconds >= running.cpu_limit:
+                running.over_cpu = True
+                _kill_group(pid)
 
     def _drain_wakeups(self) -> None:
         try:
@@ -422,7 +447,8 @@ class Zygote:
             self._close_fds(request)
             spare.handoff.close()
             task_id = request.message["task_id"]
-            self.children[spare.pid] = _Running(task_id, spare.workdir)
+            cpu_limit = float(request.message.get("limits", {}).get("cpu_seconds") or 0)
+            self.children[spare.pid] = _Running(task_id, spare.workdir, cpu_limit)
             self.reported_spares = self._ready_spares()
             spawned = {
                 "t": "spawned",
@@ -507,6 +533,7 @@ class Zygote:
                     "cpu_seconds": cpu_seconds,
                     "max_rss_kb": max_rss_kb,
                     "oom_killed": measured is not None and measured.oom_kills > 0,
+                    "over_cpu": running.over_cpu,
                 }
             )
 

@@ -67,7 +67,9 @@ def _death(exit_status: ExitStatus, cpu_limit_seconds: int) -> Outcome:
             ErrorCode.MEMORY_LIMIT,
             "the sandbox's processes together used up its memory limit and one was killed",
         )
-    over_cpu = cpu_limit_seconds > 0 and exit_status.cpu_seconds >= cpu_limit_seconds
+    over_cpu = exit_status.over_cpu or (
+        cpu_limit_seconds > 0 and exit_status.cpu_seconds >= cpu_limit_seconds
+    )
     if signum == signal.SIGXCPU or (signum == signal.SIGKILL and over_cpu):
         return failed(
             ErrorCode.CPU_LIMIT, f"the agent used its CPU-time limit of {cpu_limit_seconds}s"
