@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.support.sandboxes import process_tag
 
+from bench.peers.work import model_loop
 from theazo import Context, agent
 from theazo.sandbox import linux
 
@@ -58,3 +59,9 @@ def soak(ctx: Context, input: dict[str, Any]) -> dict[str, int]:
         log.write(f"{event} {ctx.task_id} {ctx.attempt}\n")
     time.sleep(float(input["seconds"]))
     return {"attempt": ctx.attempt}
+
+
+@agent("work", description="Four calls to a model at input['url'], a progress report after each.")
+def work(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """bench/agent_work.py's agent; its httpx client is made in the call (bench/peers/work.py)."""
+    return model_loop(str(input["url"]), ctx.task_id, ctx.progress)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,8 +59,10 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def theazo_server(database: str | None) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """A `theazo serve` of the noop agent: its base URL, an API key, and the process."""
+def theazo_server(
+    database: str | None, concurrency: int = WORKERS, extra: Sequence[str] = ()
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """A `theazo serve` of the bench agents: its base URL, an API key, and the process."""
     from theazo.core import ids
 
     key = ids.new_api_key(live=False)
@@ -82,13 +84,14 @@ def theazo_server(database: str | None) -> Iterator[tuple[str, str, subprocess.P
             "--api-key",
             key,
             "--concurrency",
-            str(WORKERS),
+            str(concurrency),
             "--max-running-per-session",
-            str(WORKERS),
+            str(concurrency),
             "--max-queued-per-session",
             "1000000",
             "--log-level",
             "warning",
+            *extra,
         ],
         cwd=REPO,
         env=env(),
