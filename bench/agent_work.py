@@ -20,6 +20,10 @@ running while tasks still wait to start (the model server's count of tasks betwe
 call and their last answer, every 10 ms). The model server checks that every call arrived.
 Runs are interleaved (every system once, then again), and the table shows medians.
 Then the same agent in one reused process, 50 threads: its CPU per task is the baseline.
+
+Each peer runs twice: as installed, and with ``SSL_CERT_DIR=/etc/ssl/certs``, where Theazo's
+sandboxes find certificates (httpx otherwise parses certifi's whole bundle for each client it
+makes, 17 ms of CPU here); the baseline is measured both ways too.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from bench.peers.work import STEPS
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PSS_SAMPLE_SECONDS = 1.0
 RESULT_TIMEOUT_SECONDS = 600.0
+SANDBOX_CERTIFICATES = "/etc/ssl/certs"  # where a sandbox's TLS finds them (theazo.sandbox.jail)
 
 
 # --- /proc ------------------------------------------------------------------------------------
@@ -407,10 +412,28 @@ def model_server() -> Iterator[tuple[Model, subprocess.Popen[bytes]]]:
         stop(process)
 
 
-def reused_process_cpu_ms(model: Model) -> float:
+def certified(certificates: str | None, measure: Callable[[], Figures]) -> Callable[[], Figures]:
+    """``measure`` with the peer's workers finding TLS certificates in ``certificates``, as
+    Theazo's sandboxes do: an httpx client then costs no parse of certifi's bundle (17 ms)."""
+
+    def run() -> Figures:
+        if certificates is None:
+            return measure()
+        os.environ["SSL_CERT_DIR"] = certificates  # the workers inherit it
+        try:
+            return measure()
+        finally:
+            del os.environ["SSL_CERT_DIR"]
+
+    return run
+
+
+def reused_process_cpu_ms(model: Model, certificates: str | None) -> float:
+    """The agent's own CPU per task; with ``certificates``, TLS finds them where sandboxes do."""
+    variables = env() | ({"SSL_CERT_DIR": certificates} if certificates else {})
     out = subprocess.run(
         [sys.executable, "-m", "bench.peers.work", "--url", model.url],
-        cwd=REPO, env=env(), check=True, capture_output=True, text=True,
+        cwd=REPO, env=variables, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     return float(json.loads(out)["cpu_per_task_ms"])
 
@@ -428,16 +451,20 @@ def main() -> None:
 
     with model_server() as (model, _), redis_server() as (redis_url, redis):
         systems: dict[str, tuple[int, Callable[[], Figures]]] = {}
-        for kind, count in (("thread", 200), ("greenlet", 500)):
-            systems[f"huey, {kind} workers"] = (
-                count,
-                lambda k=kind, c=count: run_huey(model, args.tasks, k, c, redis_url, redis.pid),  # type: ignore[misc]
-            )
-        for pool, count in (("threads", 200), ("gevent", 500)):
-            systems[f"celery, {pool} pool"] = (
-                count,
-                lambda p=pool, c=count: run_celery(model, args.tasks, p, c, redis_url, redis.pid),  # type: ignore[misc]
-            )
+        for certificates in (None, SANDBOX_CERTIFICATES):
+            suffix = ", SSL_CERT_DIR" if certificates else ""
+            for kind, count in (("thread", 200), ("greenlet", 500)):
+                systems[f"huey, {kind} workers{suffix}"] = (
+                    count,
+                    certified(certificates, lambda k=kind, c=count: run_huey(
+                        model, args.tasks, k, c, redis_url, redis.pid)),  # type: ignore[misc]
+                )  # fmt: skip
+            for pool, count in (("threads", 200), ("gevent", 500)):
+                systems[f"celery, {pool} pool{suffix}"] = (
+                    count,
+                    certified(certificates, lambda p=pool, c=count: run_celery(
+                        model, args.tasks, p, c, redis_url, redis.pid)),  # type: ignore[misc]
+                )  # fmt: skip
         for c in (200, 500, 1000):
             systems[f"theazo, concurrency {c}"] = (
                 c,
@@ -452,7 +479,10 @@ def main() -> None:
                 figures = measure()
                 results[name].append(figures)
                 print(f"run {run + 1}: {name:<26} {line(figures, args.tasks)}", flush=True)
-        baseline = reused_process_cpu_ms(model)
+        baseline = {
+            "default": reused_process_cpu_ms(model, None),
+            SANDBOX_CERTIFICATES: reused_process_cpu_ms(model, SANDBOX_CERTIFICATES),
+        }
     print_table(results, args.tasks, baseline)
     if args.json:
         Path(args.json).write_text(
@@ -473,7 +503,9 @@ def line(f: Figures, tasks: int) -> str:
     )
 
 
-def print_table(results: dict[str, list[Figures]], tasks: int, baseline_ms: float) -> None:
+def print_table(
+    results: dict[str, list[Figures]], tasks: int, baseline_ms: dict[str, float]
+) -> None:
     def med(runs: list[Figures], get: Callable[[Figures], float]) -> float:
         return statistics.median(get(f) for f in runs)
 
@@ -494,7 +526,11 @@ def print_table(results: dict[str, list[Figures]], tasks: int, baseline_ms: floa
             f"{med(runs, lambda f: f.cpu_total) / tasks * 1000:.1f} ms ({parts}) | "
             f"{med(runs, lambda f: f.pss_mb):.0f} MB | {med(runs, lambda f: f.share):.0%} |"
         )
-    print(f"\nthe same agent in one reused process (50 threads): {baseline_ms:.2f} ms CPU per task")
+    for certificates, ms in baseline_ms.items():
+        print(
+            f"the same agent in one reused process (50 threads, certificates: {certificates}): "
+            f"{ms:.2f} ms CPU per task"
+        )
 
 
 if __name__ == "__main__":
