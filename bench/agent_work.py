@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -208,7 +209,26 @@ def finish(
 
 
 # --- Theazo -----------------------------------------------------------------------------------
-def run_theazo(model: Model, tasks: int, sessions: int, concurrency: int) -> Figures:
+@contextmanager
+def perf_record(pids: list[int], out: Path | None) -> Iterator[None]:
+    """``perf record`` of these processes and the children they fork meanwhile (the sandboxes),
+    call graphs included; nothing without ``out``."""
+    if out is None:
+        yield
+        return
+    command = ["perf", "record", "-F", "499", "-g", "-o", str(out), "-p", ",".join(map(str, pids))]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+
+def run_theazo(
+    model: Model, tasks: int, sessions: int, concurrency: int, perf: Path | None = None
+) -> Figures:
     from theazo import AsyncTheazo
 
     port = model.url.rsplit(":", 1)[1]
@@ -263,7 +283,8 @@ def run_theazo(model: Model, tasks: int, sessions: int, concurrency: int) -> Fig
                 return time.perf_counter() - start, [w for r in results for w in r]
 
         load = os.getloadavg()[0]
-        with PssPeak(lambda: descendants(server.pid)) as pss:
+        profiled = perf_record([server.pid, *zygotes()], perf)
+        with profiled, PssPeak(lambda: descendants(server.pid)) as pss:
             makespan, waits = asyncio.run(drive())
         cpu = meter.end()
     shutil.rmtree(root, ignore_errors=True)
@@ -412,6 +433,12 @@ def model_server() -> Iterator[tuple[Model, subprocess.Popen[bytes]]]:
         stop(process)
 
 
+def tls_environment(certificates: str) -> dict[str, str]:
+    """What a sandbox's TLS clients are given (theazo.sandbox.jail.tls_environment); a
+    sandbox never sees the host's SSL_CERT_FILE, which would win over SSL_CERT_DIR."""
+    return {"SSL_CERT_DIR": certificates, "REQUESTS_CA_BUNDLE": certificates}
+
+
 def certified(certificates: str | None, measure: Callable[[], Figures]) -> Callable[[], Figures]:
     """``measure`` with the peer's workers finding TLS certificates in ``certificates``, as
     Theazo's sandboxes do: an httpx client then costs no parse of certifi's bundle (17 ms)."""
@@ -419,18 +446,24 @@ def certified(certificates: str | None, measure: Callable[[], Figures]) -> Calla
     def run() -> Figures:
         if certificates is None:
             return measure()
-        os.environ["SSL_CERT_DIR"] = certificates  # the workers inherit it
+        saved = dict(os.environ)
+        os.environ.update(tls_environment(certificates))  # the workers inherit it
+        os.environ.pop("SSL_CERT_FILE", None)
         try:
             return measure()
         finally:
-            del os.environ["SSL_CERT_DIR"]
+            os.environ.clear()
+            os.environ.update(saved)
 
     return run
 
 
 def reused_process_cpu_ms(model: Model, certificates: str | None) -> float:
     """The agent's own CPU per task; with ``certificates``, TLS finds them where sandboxes do."""
-    variables = env() | ({"SSL_CERT_DIR": certificates} if certificates else {})
+    variables = env()
+    if certificates:
+        variables |= tls_environment(certificates)
+        variables.pop("SSL_CERT_FILE", None)
     out = subprocess.run(
         [sys.executable, "-m", "bench.peers.work", "--url", model.url],
         cwd=REPO, env=variables, check=True, capture_output=True, text=True,
@@ -445,12 +478,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", help="comma-separated parts of system names to run")
     parser.add_argument("--json", help="also write every run's figures here")
+    parser.add_argument(
+        "--perf", type=Path, help="perf record Theazo's server, zygotes and sandboxes into DIR"
+    )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     with model_server() as (model, _), redis_server() as (redis_url, redis):
         systems: dict[str, tuple[int, Callable[[], Figures]]] = {}
+        for c in (200, 500, 1000):
+            systems[f"theazo, concurrency {c}"] = (
+                c,
+                lambda c=c: run_theazo(  # type: ignore[misc]
+                    model, args.tasks, args.sessions, c, args.perf and args.perf / f"perf-{c}.data"
+                ),
+            )
         for certificates in (None, SANDBOX_CERTIFICATES):
             suffix = ", SSL_CERT_DIR" if certificates else ""
             for kind, count in (("thread", 200), ("greenlet", 500)):
@@ -465,11 +508,6 @@ def main() -> None:
                     certified(certificates, lambda p=pool, c=count: run_celery(
                         model, args.tasks, p, c, redis_url, redis.pid)),  # type: ignore[misc]
                 )  # fmt: skip
-        for c in (200, 500, 1000):
-            systems[f"theazo, concurrency {c}"] = (
-                c,
-                lambda c=c: run_theazo(model, args.tasks, args.sessions, c),  # type: ignore[misc]
-            )
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
             systems = {k: v for k, v in systems.items() if any(w in k for w in wanted)}
