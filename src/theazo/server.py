@@ -136,26 +136,39 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
             announce(f"Theazo worker {node.worker_id} is running tasks")
             await _wait_for_signal()
         else:
-            announce(f"Theazo is serving on http://{config.host}:{config.port}")
-            await _serve_http(node, config, sock, connection_limits(config, open_files))
+            await _serve_http(node, config, sock, connection_limits(config, open_files), announce)
     finally:
         await node.stop()
 
 
 async def _serve_http(
-    node: Node, config: NodeConfig, sock: socket.socket, limits: ConnectionLimits
+    node: Node,
+    config: NodeConfig,
+    sock: socket.socket,
+    limits: ConnectionLimits,
+    announce: Announce,
 ) -> None:
+    stop_requested = False
+
+    def remember_stop(number: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = node.service
         app.state.node = node
+        # uvicorn handles the stop signals from here on; one that came before is not lost.
+        server.should_exit = server.should_exit or stop_requested
+        announce(f"Theazo is serving on http://{config.host}:{config.port}")
         yield
 
     # uvicorn re-raises the stop signal once it has shut down; with Python's default handlers
     # that would kill the process (SIGTERM) or raise KeyboardInterrupt (SIGINT) before the node
-    # has stopped its tasks. A no-op handler lets the node's shutdown run to the end.
+    # has stopped its tasks. This handler lets the node's shutdown run to the end, and keeps a
+    # signal that arrives before uvicorn takes the signals over.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda number, frame: None)
+        signal.signal(signum, remember_stop)
     server = _Server(
         node,
         uvicorn.Config(

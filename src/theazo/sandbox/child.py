@@ -74,8 +74,10 @@ def run(
             if init is not None:
                 limit = int(spawn["max_output_bytes"])
                 _serve(channel, init, workdir, agents, resources, limit)
-            # The end of the channel tells the server the run is over: now, rather than when
-            # the exit has torn down this process's memory (the kernel closes files last).
+            # The end of the channel and of the output tell the server the run is over: now,
+            # rather than when the exit has torn down this process's memory and namespaces
+            # (the kernel closes files last). The server records the end once both came.
+            _end_output()
             channel.close()
             if plan is None:
                 _tidy(workdir)
@@ -126,6 +128,15 @@ def _harden_process() -> None:
         linux.set_no_new_privs()
     except OSError:
         pass
+
+
+def _end_output() -> None:
+    """Close our ends of the log's pipes (what the agent started may still hold them)."""
+    _flush_stdio()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for target in (1, 2):
+        os.dup2(devnull, target)
+    os.close(devnull)
 
 
 def _redirect_output(stdout_fd: int, stderr_fd: int) -> None:

@@ -96,7 +96,9 @@ class Dispatcher:
 
     @property
     def free_slots(self) -> int:
-        return self.settings.concurrency - len(self.runs)
+        """Slots not taken by a task whose end is still to be recorded: a run whose end is in
+        the store no longer holds one while its sandbox is torn down."""
+        return self.settings.concurrency - sum(1 for r in self.runs.values() if not r.settled)
 
     @property
     def startable(self) -> int:
