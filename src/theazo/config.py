@@ -40,6 +40,7 @@ class NodeConfig:
     port: int = defaults.PORT
     database: str = DEFAULT_DATABASE
     agent_modules: tuple[str, ...] = BUNDLED_AGENT_MODULES
+    command_agents: tuple[tuple[str, str], ...] = ()  # (name, executable's real path)
     api_keys: tuple[str, ...] = ()
     run_api: bool = True
     run_workers: bool = True

@@ -18,6 +18,7 @@ from theazo.sandbox.egress import EgressPolicy
 from theazo.sandbox.isolation import IsolationSettings
 from theazo.sandbox.limits import ResourceLimits
 from theazo.sandbox.pool import SandboxPool, SandboxSettings
+from theazo.sandbox.view import Mount
 from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
 from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Rescuer
@@ -47,6 +48,7 @@ class Node:
         self.pool = SandboxPool(
             SandboxSettings(
                 agent_modules=config.agent_modules,
+                command_agents=config.command_agents,
                 limits=ResourceLimits(config.memory_limit_mb, config.cpu_limit_seconds),
                 kill_grace_seconds=config.kill_grace_seconds,
                 workdir_root=config.sandbox_root,
@@ -54,7 +56,9 @@ class Node:
                 isolation=IsolationSettings(
                     minimum=config.sandbox.minimum,
                     network=config.sandbox.network,
-                    mounts=config.sandbox.mounts,
+                    # Each command agent's executable is shown, read-only, where it is.
+                    mounts=config.sandbox.mounts
+                    + tuple(Mount(path, path) for _, path in config.command_agents),
                     disk_limit_mb=config.sandbox.disk_limit_mb,
                     max_processes=config.sandbox.max_processes,
                     hidden_paths=_database_files(config.database),

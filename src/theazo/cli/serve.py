@@ -18,6 +18,7 @@ from theazo.cli.options import (
     size_bytes,
     whole_seconds,
 )
+from theazo.command_agents import parse_declaration
 from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy, default_zygotes
 from theazo.core import defaults
 from theazo.core.durations import format_duration
@@ -43,6 +44,15 @@ Agents = Annotated[
         envvar="THEAZO_AGENTS",
         help="Importable modules whose @agents are served, comma-separated; the bundled "
         "examples when not given.",
+    ),
+]
+CommandAgent = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--command-agent",
+        envvar="THEAZO_COMMAND_AGENT",
+        help="NAME=PATH: serve an executable in any language as the agent NAME, in the same "
+        "sandbox (see docs/agents.md); the file is shown read-only inside it. Repeatable.",
     ),
 ]
 ApiKey = Annotated[
@@ -266,6 +276,7 @@ def serve(
     port: Port = defaults.PORT,
     database: Database = DEFAULT_DATABASE,
     agents: Agents = None,
+    command_agent: CommandAgent = None,
     api_key: ApiKey = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
     zygotes: Zygotes = default_zygotes(),
@@ -318,6 +329,7 @@ def serve(
         http_read_timeout_seconds=positive_seconds(http_read_timeout),
         **_running_tasks(
             agents=agents,
+            command_agents=command_agent,
             concurrency=concurrency,
             zygotes=zygotes,
             max_running_per_session=max_running_per_session,
@@ -357,6 +369,7 @@ def worker(
         ),
     ],
     agents: Agents = None,
+    command_agent: CommandAgent = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
     zygotes: Zygotes = default_zygotes(),
     max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
@@ -396,6 +409,7 @@ def worker(
             run_api=False,
             **_running_tasks(
                 agents=agents,
+                command_agents=command_agent,
                 concurrency=concurrency,
                 zygotes=zygotes,
                 max_running_per_session=max_running_per_session,
@@ -430,6 +444,7 @@ def worker(
 def _running_tasks(
     *,
     agents: str | None,
+    command_agents: list[str] | None,
     concurrency: int,
     zygotes: int,
     max_running_per_session: int,
@@ -453,6 +468,7 @@ def _running_tasks(
     """The settings of a node that runs tasks and sends webhooks: both commands take them."""
     return {
         "agent_modules": _modules(agents),
+        "command_agents": _command_agents(command_agents),
         "concurrency": concurrency,
         "zygotes": zygotes,
         "max_running_per_session": max_running_per_session,
@@ -513,6 +529,20 @@ def _sandbox_policy(
         disk_limit_mb=disk_mb,
         max_processes=max_processes,
     )
+
+
+def _command_agents(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
+    declared: dict[str, str] = {}
+    for spec in specs or ():
+        try:
+            name, path = parse_declaration(spec)
+            Mount.parse(path)  # where a sandbox can be shown it (not under /tmp, say)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--command-agent") from None
+        if name in declared:
+            raise typer.BadParameter(f"{name!r} is declared twice", param_hint="--command-agent")
+        declared[name] = path
+    return tuple(declared.items())
 
 
 def _modules(agents: str | None) -> tuple[str, ...]:

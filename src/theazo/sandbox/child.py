@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
-from theazo.agent import AgentSpec
+from theazo.agent import AgentFailed, AgentSpec
 from theazo.core.states import ErrorCode
 from theazo.sandbox import jail, linux, protocol
 from theazo.sandbox import limits as resource_limits
@@ -185,6 +185,9 @@ def _serve(
         output = _call(spec, ctx, agent_input)
     except Stopped:
         raise
+    except AgentFailed as exc:  # the agent chose its error's code
+        _send_error(channel, exc.code, exc.message)
+        return
     except MemoryError:
         _send_error(channel, ErrorCode.MEMORY_LIMIT, "the agent ran out of its memory limit")
         return

@@ -41,6 +41,7 @@ class SandboxError(Exception):
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
     agent_modules: tuple[str, ...]
+    command_agents: tuple[tuple[str, str], ...] = ()  # (name, executable)
     limits: ResourceLimits = ResourceLimits(
         memory_mb=defaults.MEMORY_LIMIT_MB, cpu_seconds=defaults.CPU_LIMIT_SECONDS
     )
@@ -373,6 +374,7 @@ class SandboxPool:
             "memory_limit_mb": self.settings.limits.memory_mb,
             "spares": self._spares_each(),
             "modules": list(self.settings.agent_modules),
+            "commands": [list(c) for c in self.settings.command_agents],
             "isolation": self.settings.isolation.as_message(),
         }
         zygote.process = await asyncio.create_subprocess_exec(

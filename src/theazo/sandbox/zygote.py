@@ -101,9 +101,9 @@ class Zygote:
             self.control.sendall(protocol.encode(message))
 
     # --- start ---------------------------------------------------------------------------
-    def load(self, modules: list[str]) -> bool:
+    def load(self, modules: list[str], commands: list[tuple[str, str]]) -> bool:
         try:
-            self.agents = load_agents(modules)
+            self.agents = load_agents(modules, commands)
         except BaseException as exc:
             summary = traceback.format_exception_only(exc)[-1].strip()
             self.send({"t": "failed", "error": summary, "traceback": traceback.format_exc()})
@@ -619,7 +619,8 @@ def main(argv: list[str]) -> int:
     zygote.enter_namespace()  # first: an unprivileged process maps itself only while dumpable
     linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
     try:
-        if not zygote.load([m for m in config["modules"] if m]):
+        commands = [(str(name), str(path)) for name, path in config.get("commands", [])]
+        if not zygote.load([m for m in config["modules"] if m], commands):
             return 1
         zygote.serve()
     except (BrokenPipeError, ConnectionResetError):

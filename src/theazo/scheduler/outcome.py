@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,21 @@ _KNOWN_ERROR_CODES = {
     ErrorCode.MEMORY_LIMIT,
     ErrorCode.UNKNOWN_AGENT,
 }
+# The codes only the server may give (a timeout, a lost worker, a budget): no agent may claim
+# them. Any other short snake_case code is an agent's own (``AgentFailed``, a command agent's
+# error line), passed through as it chose it.
+_SYSTEM_ERROR_CODES = {
+    value for name, value in vars(ErrorCode).items() if name.isupper() and isinstance(value, str)
+} - _KNOWN_ERROR_CODES
+_AGENT_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _agent_code(code: str) -> str:
+    if code in _KNOWN_ERROR_CODES:
+        return code
+    if code in _SYSTEM_ERROR_CODES or not _AGENT_CODE.match(code):
+        return ErrorCode.AGENT_ERROR
+    return code
 
 
 @dataclass(slots=True)
@@ -44,7 +60,7 @@ def classify(report: RunReport, exit_status: ExitStatus | None, cpu_limit_second
     if report.protocol_error is not None:
         return Outcome(TaskStatus.FAILED, error=report.protocol_error)
     if report.error is not None:
-        code = report.error.code if report.error.code in _KNOWN_ERROR_CODES else "agent_error"
+        code = _agent_code(report.error.code)
         return Outcome(TaskStatus.FAILED, error=TaskError(code, report.error.message))
     if report.has_result:
         return Outcome(TaskStatus.COMPLETED, output=report.result)
