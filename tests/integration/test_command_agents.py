@@ -17,13 +17,14 @@ from theazo.sdk import ProgressEvent, Session
 
 COMMANDS = Path(theazo.agents.examples.__file__).parent / "commands"
 AGENTS = {"count_bash": COMMANDS / "count.sh", "count_node": COMMANDS / "count.mjs"}
-SILENT = Path(__file__).parents[1] / "support" / "commands" / "silent.sh"
+SUPPORT = Path(__file__).parents[1] / "support" / "commands"
+SILENT, GARBAGE = SUPPORT / "silent.sh", SUPPORT / "garbage.sh"
 BOTH = pytest.mark.parametrize("agent", sorted(AGENTS))
 
 
 @pytest.fixture(scope="module")
 def server(start_server: StartServer) -> Iterator[ServerProcess]:
-    agents = AGENTS | {"silent": SILENT}
+    agents = AGENTS | {"silent": SILENT, "garbage": GARBAGE}
     declared = [
         arg for name, path in agents.items() for arg in ("--command-agent", f"{name}={path}")
     ]
@@ -84,6 +85,15 @@ def test_an_exit_without_an_output_line_fails_clearly(session: Session) -> None:
     assert done.status == "failed"
     assert done.error is not None
     assert "without writing an" in done.error.message
+
+
+def test_a_line_that_is_not_json_fails_the_task_and_ends_the_command(session: Session) -> None:
+    task = session.tasks.submit("garbage", None)
+    done = session.tasks.wait(task.task_id, timeout="30s")  # not the script's minute of sleep
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error.code == "agent_error"
+    assert done.error.message.startswith("line 1 on descriptor 3 is not JSON")
 
 
 @BOTH
