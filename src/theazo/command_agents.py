@@ -34,6 +34,11 @@ def parse_declaration(spec: str) -> tuple[str, str]:
     name = name.strip()
     if not equals or not name or not path:
         raise ValueError(f"{spec!r} is not NAME=PATH")
+    if not name.isidentifier() or len(name) > defaults.MAX_AGENT_NAME_CHARS:
+        raise ValueError(
+            f"{name!r} is not an agent name (an identifier of at most "
+            f"{defaults.MAX_AGENT_NAME_CHARS} characters)"
+        )
     real = os.path.realpath(path)
     if not os.path.isfile(real):
         raise ValueError(f"{path!r} (for the agent {name!r}) is not a file")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,9 @@ def test_serve_explains_an_agent_module_that_does_not_load(tmp_path: os.PathLike
     assert done.returncode == 1
     assert "No module named 'no_such_module_here'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_bad_command_agent_in_one_line(tmp_path: Path) -> None:
+    done = theazo(None, "serve", "--command-agent", f"x={tmp_path / 'missing'}")
+    assert done.returncode == 2
+    assert "--command-agent" in done.stderr and "is not a file" in done.stderr

@@ -23,6 +23,7 @@ def test_a_declaration_names_an_executable_by_its_real_path(tmp_path: Path) -> N
         ("nopath", "is not NAME=PATH"),
         ("=/bin/sh", "is not NAME=PATH"),
         ("x=/does/not/exist", "is not a file"),
+        ("my-agent=/bin/sh", "is not an agent name"),
     ],
 )
 def test_a_bad_declaration_says_what_is_wrong(spec: str, says: str) -> None:
