@@ -49,11 +49,24 @@ def parse_declaration(spec: str) -> tuple[str, str]:
     return name, real
 
 
+# Where a sandbox is shown each command agent's executable: a place of its own, so that an
+# executable may live anywhere on the host (under /tmp, say, which a sandbox has as scratch).
+SHOWN_COMMANDS = "/theazo-commands"
+
+
+def shown_path(name: str, path: str) -> str:
+    """Where a sandbox with a filesystem view of its own finds the executable of ``name``
+    (its file name kept: Node tells an ES module by its ``.mjs``)."""
+    return f"{SHOWN_COMMANDS}/{name}/{os.path.basename(path)}"
+
+
 def register_command_agent(name: str, path: str) -> None:
     """Register ``path`` as the agent ``name``: any JSON input, run as a command."""
 
     def run(ctx: Context, input: Any) -> Any:
-        return run_command(path, ctx, input)
+        # Without a view of its own (the process tier) a sandbox sees the host's paths.
+        shown = shown_path(name, path)
+        return run_command(shown if os.path.exists(shown) else path, ctx, input)
 
     run.__qualname__ = run.__name__ = f"command_agent[{name}]"
     agent(name, description=f"Runs {os.path.basename(path)}.", input_schema={})(run)

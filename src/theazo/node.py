@@ -10,6 +10,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 
+from theazo.command_agents import shown_path
 from theazo.config import NodeConfig
 from theazo.core import defaults, ids
 from theazo.core.models import AgentInfo
@@ -56,9 +57,11 @@ class Node:
                 isolation=IsolationSettings(
                     minimum=config.sandbox.minimum,
                     network=config.sandbox.network,
-                    # Each command agent's executable is shown, read-only, where it is.
+                    # Each command agent's executable is shown, read-only, alone.
                     mounts=config.sandbox.mounts
-                    + tuple(Mount(path, path) for _, path in config.command_agents),
+                    + tuple(
+                        Mount(path, shown_path(name, path)) for name, path in config.command_agents
+                    ),
                     disk_limit_mb=config.sandbox.disk_limit_mb,
                     max_processes=config.sandbox.max_processes,
                     hidden_paths=_database_files(config.database),

@@ -536,7 +536,6 @@ def _command_agents(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
     for spec in specs or ():
         try:
             name, path = parse_declaration(spec)
-            Mount.parse(path)  # where a sandbox can be shown it (not under /tmp, say)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--command-agent") from None
         if name in declared:
