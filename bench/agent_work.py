@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import resource
@@ -358,12 +359,7 @@ def peer_run(
 
 def run_celery(model: Model, tasks: int, pool: str, concurrency: int, redis_url: str,
                redis_pid: int) -> Figures:  # fmt: skip
-    os.environ["BENCH_REDIS_URL"] = redis_url
-    import importlib
-
-    from bench.peers import celery_work
-
-    importlib.reload(celery_work)
+    celery_work = _peer_module("celery_work", redis_url)
     celery_work.app.control.purge()
     command = [
         sys.executable, "-m", "celery", "-A", "bench.peers.celery_work", "worker",
@@ -382,14 +378,15 @@ def run_celery(model: Model, tasks: int, pool: str, concurrency: int, redis_url:
     )
 
 
+def _peer_module(name: str, redis_url: str) -> Any:
+    """``bench.peers.NAME``, imported afresh so that it reads this run's Redis address."""
+    os.environ["BENCH_REDIS_URL"] = redis_url
+    return importlib.reload(importlib.import_module(f"bench.peers.{name}"))
+
+
 def run_huey(model: Model, tasks: int, kind: str, concurrency: int, redis_url: str,
              redis_pid: int) -> Figures:  # fmt: skip
-    os.environ["BENCH_REDIS_URL"] = redis_url
-    import importlib
-
-    from bench.peers import huey_work
-
-    importlib.reload(huey_work)
+    huey_work = _peer_module("huey_work", redis_url)
     huey_work.huey.flush()
     entry = (
         ["bench/peers/huey_gevent.py"] if kind == "greenlet" else ["-m", "huey.bin.huey_consumer"]

@@ -144,19 +144,11 @@ def _first_line(doc: str | None) -> str:
     return inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ") if doc else ""
 
 
-def load_agents(
-    modules: Iterable[str], commands: Iterable[tuple[str, str]] = ()
-) -> dict[str, AgentSpec]:
-    """Import the modules (registering their agents), register the command agents (name,
-    executable), and return the whole registry."""
+def load_agents(modules: Iterable[str]) -> dict[str, AgentSpec]:
+    """Import the modules (registering their agents) and return the whole registry."""
     for module in modules:
         importlib.import_module(module)
-    if commands:
-        from theazo.command_agents import register_command_agent
-
-        for name, path in commands:
-            register_command_agent(name, path)
-    return dict(_REGISTRY)
+    return registered_agents()
 
 
 def registered_agents() -> dict[str, AgentSpec]:

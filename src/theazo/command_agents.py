@@ -61,12 +61,11 @@ def shown_path(name: str, path: str) -> str:
 
 
 def register_command_agent(name: str, path: str) -> None:
-    """Register ``path`` as the agent ``name``: any JSON input, run as a command."""
+    """Register ``path`` (where a sandbox finds the executable) as the agent ``name``: any
+    JSON input, run as a command."""
 
     def run(ctx: Context, input: Any) -> Any:
-        # Without a view of its own (the process tier) a sandbox sees the host's paths.
-        shown = shown_path(name, path)
-        return run_command(shown if os.path.exists(shown) else path, ctx, input)
+        return run_command(path, ctx, input)
 
     run.__qualname__ = run.__name__ = f"command_agent[{name}]"
     agent(name, description=f"Runs {os.path.basename(path)}.", input_schema={})(run)

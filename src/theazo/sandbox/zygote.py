@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from theazo.agent import AgentSpec, load_agents
+from theazo.agent import AgentSpec, load_agents, registered_agents
+from theazo.command_agents import register_command_agent, shown_path
 from theazo.core import defaults
 from theazo.sandbox import child, jail, linux, protocol, syscall_filter, view
 from theazo.sandbox.cgroups import Cgroups, SandboxCgroup
@@ -103,7 +104,7 @@ class Zygote:
     # --- start ---------------------------------------------------------------------------
     def load(self, modules: list[str], commands: list[tuple[str, str]]) -> bool:
         try:
-            self.agents = load_agents(modules, commands)
+            self.agents = load_agents(modules)
         except BaseException as exc:
             summary = traceback.format_exception_only(exc)[-1].strip()
             self.send({"t": "failed", "error": summary, "traceback": traceback.format_exc()})
@@ -121,6 +122,7 @@ class Zygote:
             self.send({"t": "failed", "error": error, "traceback": traceback.format_exc()})
             return False
         self._prepare_isolation()
+        self._register_commands(commands)
         catalogue = [spec.catalogue_entry() for spec in self.agents.values()]
         self.send(
             {
@@ -132,6 +134,13 @@ class Zygote:
         )
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
         return True
+
+    def _register_commands(self, commands: list[tuple[str, str]]) -> None:
+        """Once the tier is known: a sandbox with a filesystem view of its own is shown each
+        executable at a place of its own; in the process tier it sees the host's path."""
+        for name, path in commands:
+            register_command_agent(name, path if self.plan is None else shown_path(name, path))
+        self.agents = registered_agents()
 
     def enter_namespace(self) -> None:
         """Move into a user and mount namespace of our own, where the sandboxes' root can be
