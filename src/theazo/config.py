@@ -59,6 +59,7 @@ class NodeConfig:
     kill_grace_seconds: float = defaults.KILL_GRACE_SECONDS
     shutdown_grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
     lease_seconds: float = defaults.LEASE_SECONDS
+    task_retention_seconds: float = defaults.TASK_RETENTION_SECONDS  # 0: kept for ever
     sandbox_env: tuple[str, ...] = ()
     sandbox_root: Path | None = None
     sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)

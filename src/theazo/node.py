@@ -22,7 +22,7 @@ from theazo.sandbox.pool import SandboxPool, SandboxSettings
 from theazo.sandbox.view import Mount
 from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
-from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Rescuer
+from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Pruner, Rescuer
 from theazo.store import Store, StoreSettings, create_store, sqlite_path
 from theazo.webhooks.delivery import DeliverySettings, DeliveryWorker
 from theazo.webhooks.urls import validate_webhook_url
@@ -177,6 +177,8 @@ class Node:
         heartbeat = Heartbeat(dispatcher, self.config.heartbeat_seconds)
         self.dispatcher = dispatcher
         self.duties = [heartbeat, rescuer]
+        if self.config.task_retention_seconds > 0:
+            self.duties.append(Pruner(self.store, self.config.task_retention_seconds))
         for duty in self.duties:
             duty.start()
 

@@ -153,3 +153,9 @@ def test_serve_refuses_a_bad_command_agent_in_one_line(tmp_path: Path) -> None:
     done = theazo(None, "serve", "--command-agent", f"x={tmp_path / 'missing'}")
     assert done.returncode == 2
     assert "--command-agent" in done.stderr and "is not a file" in done.stderr
+
+
+def test_serve_refuses_a_bad_task_retention_in_one_line() -> None:
+    done = theazo(None, "serve", "--task-retention", "a month")
+    assert done.returncode == 2
+    assert "--task-retention" in done.stderr and "'30d'" in done.stderr

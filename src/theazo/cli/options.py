@@ -37,6 +37,20 @@ def seconds(value: str) -> float:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def retention(value: str) -> float:
+    """A duration as ``seconds`` reads it, or whole days (``30d``); ``0`` keeps for ever."""
+    days = re.fullmatch(r"\s*(\d+)\s*d\s*", value)
+    if days:
+        return int(days.group(1)) * 86400.0
+    try:
+        return parse_duration(value)
+    except InvalidDuration:
+        raise typer.BadParameter(
+            f"{value!r} is not a retention: use e.g. '30d', '12h' or 0 to keep for ever",
+            param_hint="--task-retention",
+        ) from None
+
+
 def positive_seconds(value: str) -> float:
     duration = seconds(value)
     if duration <= 0:

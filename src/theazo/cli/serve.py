@@ -13,6 +13,7 @@ from theazo.agent import BUNDLED_AGENT_MODULES
 from theazo.cli.options import (
     megabytes,
     positive_seconds,
+    retention,
     schedule,
     seconds,
     size_bytes,
@@ -123,6 +124,14 @@ CpuLimit = Annotated[
 TaskTimeout = Annotated[
     str,
     typer.Option(envvar="THEAZO_TASK_TIMEOUT", help="Wall-clock limit of a task by default."),
+]
+TaskRetention = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_TASK_RETENTION",
+        help="How long a finished task is kept, with its events, log and webhook deliveries"
+        " (e.g. 30d, 12h); 0 keeps them for ever.",
+    ),
 ]
 MaxWait = Annotated[
     str, typer.Option(envvar="THEAZO_MAX_WAIT", help="Longest time one long poll is held.")
@@ -265,6 +274,7 @@ WebhookSecretOverlap = Annotated[
     ),
 ]
 DEFAULT_WEBHOOK_TIMEOUT = format_duration(defaults.WEBHOOK_TIMEOUT_SECONDS)
+DEFAULT_TASK_RETENTION = f"{defaults.TASK_RETENTION_SECONDS / 86400:g}d"
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = ",".join(
     format_duration(s) for s in defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
 )
@@ -293,6 +303,7 @@ def serve(
     shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
     kill_grace: KillGrace = f"{defaults.KILL_GRACE_SECONDS:g}",
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
+    task_retention: TaskRetention = DEFAULT_TASK_RETENTION,
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
     sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
@@ -342,6 +353,7 @@ def serve(
             shutdown_grace=shutdown_grace,
             kill_grace=kill_grace,
             lease=lease,
+            task_retention=task_retention,
             sandbox_env=sandbox_env,
             sandbox_root=sandbox_root,
             sandbox=_sandbox_policy(
@@ -382,6 +394,7 @@ def worker(
     shutdown_grace: Grace = f"{defaults.SHUTDOWN_GRACE_SECONDS:g}",
     kill_grace: KillGrace = f"{defaults.KILL_GRACE_SECONDS:g}",
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
+    task_retention: TaskRetention = DEFAULT_TASK_RETENTION,
     sandbox_env: SandboxEnv = None,
     sandbox_root: SandboxRoot = None,
     sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
@@ -422,6 +435,7 @@ def worker(
                 shutdown_grace=shutdown_grace,
                 kill_grace=kill_grace,
                 lease=lease,
+                task_retention=task_retention,
                 sandbox_env=sandbox_env,
                 sandbox_root=sandbox_root,
                 sandbox=_sandbox_policy(
@@ -457,6 +471,7 @@ def _running_tasks(
     shutdown_grace: str,
     kill_grace: str,
     lease: str,
+    task_retention: str,
     sandbox_env: list[str] | None,
     sandbox_root: Path | None,
     sandbox: SandboxPolicy,
@@ -481,6 +496,7 @@ def _running_tasks(
         "shutdown_grace_seconds": seconds(shutdown_grace),
         "kill_grace_seconds": seconds(kill_grace),
         "lease_seconds": seconds(lease),
+        "task_retention_seconds": retention(task_retention),
         "sandbox_env": tuple(sandbox_env or ()),
         "sandbox_root": sandbox_root,
         "sandbox": sandbox,

@@ -1,7 +1,9 @@
 """Background duties of a node, each small, on its own interval, with a ``run_once`` that tests
 call directly: the heartbeat (renew the node's lease, read its sessions' budgets) and the
-rescuer (give back or fail the tasks of nodes whose lease passed). Neither costs more with
-more running tasks: a beat is one row and one query, a rescue a walk of the expired nodes."""
+rescuer (give back or fail the tasks of nodes whose lease passed) and the pruner (delete
+the tasks kept past their retention). None costs more with more running tasks: a beat is one
+row and one query, a rescue a walk of the expired nodes, a prune a walk of the oldest
+finished tasks by their index."""
 
 from __future__ import annotations
 
@@ -97,3 +99,41 @@ class Rescuer(PeriodicDuty):
                 task.attempt,
                 task.status.value,
             )
+
+
+class Pruner(PeriodicDuty):
+    """Deletes finished tasks once they are older than the retention, with their events, log
+    and webhook deliveries, in batches so no transaction holds the database for long. Every
+    worker node runs one; on PostgreSQL they skip each other's rows."""
+
+    name = "pruner"
+
+    def __init__(
+        self,
+        store: Store,
+        retention_seconds: float,
+        interval_seconds: float = defaults.PRUNE_INTERVAL_SECONDS,
+        batch: int = defaults.PRUNE_BATCH,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.retention_seconds = retention_seconds
+        self.interval_seconds = interval_seconds
+        self.batch = batch
+
+    async def run_once(self) -> None:
+        await self.prune()
+
+    async def prune(self) -> int:
+        """Prune what is due now; returns how many tasks went."""
+        finished_before = self.store.now() - timedelta(seconds=self.retention_seconds)
+        pruned = 0
+        while True:
+            gone = await self.store.prune_finished_tasks(finished_before, self.batch)
+            pruned += gone
+            if gone < self.batch:
+                break
+            await asyncio.sleep(0)  # let the node's other work in between batches
+        if pruned:
+            log.info("pruned %d tasks finished before %s", pruned, finished_before.isoformat())
+        return pruned

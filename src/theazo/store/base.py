@@ -255,6 +255,12 @@ class Store(abc.ABC):
         """Delete the workers not heard from since then (their tasks were rescued long ago);
         returns how many."""
 
+    @abc.abstractmethod
+    async def prune_finished_tasks(self, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` tasks that finished before then, oldest first, with their
+        events, log and webhook deliveries; a task with a delivery still pending is kept until
+        it settles. Returns how many went. Sessions and their spending stay."""
+
     # --- events and logs -------------------------------------------------------------------
     @abc.abstractmethod
     async def task_events(

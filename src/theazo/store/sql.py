@@ -483,6 +483,19 @@ class SQLStore(Store, abc.ABC):
             gone = await self._all("delete_silent_workers", silent_since=silent_since)
         return len(gone)
 
+    async def prune_finished_tasks(self, finished_before: datetime, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        async with self.transaction():
+            rows = await self._all("prunable_tasks", finished_before=finished_before, limit=limit)
+            if not rows:
+                return 0
+            task_ids = [row["task_id"] for row in rows]
+            await self._all("delete_attempts_of_tasks", task_ids=task_ids)
+            await self._all("delete_deliveries_of_tasks", task_ids=task_ids)
+            gone = await self._all("delete_tasks", ids=[row["id"] for row in rows])
+        return len(gone)
+
     async def claim(self, worker_id: str, limit: int) -> list[ClaimedTask]:
         if limit <= 0:
             return []

@@ -450,3 +450,28 @@ SELECT secret FROM deployment_secrets WHERE name = %(name)s;
 -- name: insert_deployment_secret
 INSERT INTO deployment_secrets (name, secret, created_at) VALUES (%(name)s, %(secret)s, %(now)s)
 ON CONFLICT (name) DO NOTHING;
+
+-- name: prunable_tasks
+-- Finished before the cut-off, oldest first, and with no webhook still to send: a delivery
+-- that is pending keeps its task (and what it would be asked about) until it settles. SKIP
+-- LOCKED: two nodes pruning at once take different tasks rather than wait for each other.
+SELECT id, task_id FROM tasks
+WHERE finished_at IS NOT NULL AND finished_at < %(finished_before)s
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_deliveries AS d
+      WHERE d.task_id = tasks.task_id AND d.status = 'pending'
+  )
+ORDER BY finished_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_attempts_of_tasks
+DELETE FROM webhook_attempts
+WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE task_id = ANY(%(task_ids)s));
+
+-- name: delete_deliveries_of_tasks
+DELETE FROM webhook_deliveries WHERE task_id = ANY(%(task_ids)s);
+
+-- name: delete_tasks
+-- Their events and log lines go with them (ON DELETE CASCADE).
+DELETE FROM tasks WHERE id = ANY(%(ids)s) RETURNING id;

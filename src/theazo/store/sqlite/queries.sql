@@ -433,3 +433,28 @@ SELECT secret FROM deployment_secrets WHERE name = :name;
 -- name: insert_deployment_secret
 INSERT INTO deployment_secrets (name, secret, created_at) VALUES (:name, :secret, :now)
 ON CONFLICT (name) DO NOTHING;
+
+-- name: prunable_tasks
+-- Finished before the cut-off, oldest first, and with no webhook still to send: a delivery
+-- that is pending keeps its task (and what it would be asked about) until it settles.
+SELECT id, task_id FROM tasks INDEXED BY tasks_finished
+WHERE finished_at IS NOT NULL AND finished_at < :finished_before
+  AND NOT EXISTS (
+      SELECT 1 FROM webhook_deliveries AS d
+      WHERE d.task_id = tasks.task_id AND d.status = 'pending'
+  )
+ORDER BY finished_at
+LIMIT :limit;
+
+-- name: delete_attempts_of_tasks
+DELETE FROM webhook_attempts
+WHERE delivery_id IN (
+    SELECT id FROM webhook_deliveries WHERE task_id IN (SELECT value FROM json_each(:task_ids))
+);
+
+-- name: delete_deliveries_of_tasks
+DELETE FROM webhook_deliveries WHERE task_id IN (SELECT value FROM json_each(:task_ids));
+
+-- name: delete_tasks
+-- Their events and log lines go with them (ON DELETE CASCADE).
+DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id;
