@@ -160,7 +160,9 @@ async def _serve_http(
         app.state.node = node
         # uvicorn handles the stop signals from here on; one that came before is not lost.
         server.should_exit = server.should_exit or stop_requested
-        announce(f"Theazo is serving on http://{config.host}:{config.port}")
+        address = f"http://{config.host}:{config.port}"
+        announce(f"Theazo is serving on {address}")
+        announce(f"Dashboard: {address}/dashboard/ (sign in with a project's API key)")
         yield
 
     # uvicorn re-raises the stop signal once it has shut down; with Python's default handlers

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ def test_the_readme_has_exactly_two_quick_start_commands() -> None:
     commands = re.findall(r"```sh\n(.*?)\n```", quick_start, re.DOTALL)
     assert commands == [
         "pip install . && theazo serve",
-        "pip install -e '.[test]' && python -m pytest",
+        "scripts/install-test-needs && python -m pytest",
     ]
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1] in ci
@@ -51,6 +52,11 @@ def test_theazo_serve_in_an_empty_directory(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         eventually(lambda: _healthy(base), timeout=30, what="healthz")
         assert (tmp_path / "theazo.db").exists()
+        assert f"Dashboard: {base}/dashboard/" in log.read_text()
+        page = httpx.get(f"{base}/dashboard/", timeout=5)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        for asset in re.findall(r'(?:href|src)="(/dashboard/static/[^"]+)"', page.text):
+            assert httpx.get(f"{base}{asset}", timeout=5).status_code == 200, asset
 
         from theazo import Theazo
 
@@ -85,6 +91,19 @@ def test_theazo_serve_in_an_empty_directory(tmp_path: Path) -> None:
     finally:
         again.send_signal(signal.SIGTERM)
         again.wait(30)
+
+
+def test_the_wheel_ships_the_dashboard(tmp_path: Path) -> None:
+    """``pip install .`` (not only ``-e``) has the dashboard's page and every asset."""
+    from hatchling.builders.wheel import WheelBuilder
+
+    wheel = next(WheelBuilder(str(REPO)).build(directory=str(tmp_path), versions=["standard"]))
+    with zipfile.ZipFile(wheel) as built:
+        shipped = set(built.namelist())
+    static = REPO / "src" / "theazo" / "dashboard" / "static"
+    wanted = {f"theazo/dashboard/static/{f.name}" for f in static.iterdir() if f.is_file()}
+    assert "theazo/dashboard/static/index.html" in wanted
+    assert wanted <= shipped, wanted - shipped
 
 
 def _healthy(base: str) -> bool:

@@ -13,6 +13,7 @@ from theazo import __version__
 from theazo.api import problems, routes, streams
 from theazo.api.body_limit import BodyLimit
 from theazo.core import defaults
+from theazo.dashboard import routes as dashboard
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -35,6 +36,7 @@ def create_app(lifespan: Lifespan) -> FastAPI:
     app.include_router(streams.router)
     app.include_router(streams.keyed_router)
     app.include_router(routes.health_router)
+    dashboard.install(app)
     problems.install(app)
     app.openapi = lambda: _openapi_with_agents(app)  # type: ignore[method-assign]
     app.add_middleware(

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from theazo.core.errors import (
     BudgetExhausted,
     DomainError,
+    Forbidden,
     InvalidField,
     InvalidTransition,
     LimitReached,
@@ -42,6 +43,7 @@ TYPE_BASE = "https://theazo.dev/problems/"
 
 _STATUS_OF: dict[type[DomainError], int] = {
     Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     InvalidField: 422,
     PayloadTooLarge: 413,
@@ -53,6 +55,7 @@ _STATUS_OF: dict[type[DomainError], int] = {
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",

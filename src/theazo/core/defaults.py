@@ -185,3 +185,11 @@ WEBHOOK_RETRY_JITTER = 0.1  # ±10%: deliveries that failed together do not retr
 WEBHOOK_STORE_RETRY_SECONDS = 1.0  # after the database failed, the delivery worker looks again
 WEBHOOK_RECHECK_SECONDS = 0.05  # a due delivery another node holds: look again soon, no spin
 WEBHOOK_SHUTDOWN_GRACE_SECONDS = 2.0  # on stop, sends in flight may finish; the rest: due at once
+
+# --- Dashboard ------------------------------------------------------------------------------
+DASHBOARD_SESSION_HOURS = 12.0  # a sign-in lasts a working day; then the key is asked again
+DASHBOARD_BULK_CANCEL_MAX = 1_000  # tasks one bulk cancel may stop: a count a person confirms
+DASHBOARD_FAILURE_WINDOW_SECONDS = 3600.0  # "recent" failure rate: the tasks that ended this hour
+DASHBOARD_SESSIONS_PAGE = 100  # sessions shown at once; the page asks for more
+DASHBOARD_EVENTS_KEEPALIVE_SECONDS = 15.0  # the live list's stream says it is alive this often
+TIMELINE_MAX_EVENTS = 200  # status changes shown of one task (a few per attempt)

@@ -5,6 +5,7 @@ below the HTTP layer knows about status codes.
 
     DomainError
      ├── Unauthenticated     no key, or a key we do not know
+     ├── Forbidden           known, but the request may not come this way (a foreign origin)
      ├── NotFound            unknown, or belongs to another project (existence never leaks)
      ├── InvalidField        a field of the request is wrong; names the field
      ├── PayloadTooLarge     a body, input or output over its size limit
@@ -31,6 +32,10 @@ class DomainError(Exception):
 
 class Unauthenticated(DomainError):
     code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
 
 
 class NotFound(DomainError):

@@ -92,7 +92,9 @@ class Dispatcher:
         self._loop_task = asyncio.get_running_loop().create_task(self._dispatch_loop())
 
     async def _register(self) -> None:
-        await self.store.register_worker(self.worker_id, socket.gethostname(), os.getpid())
+        await self.store.register_worker(
+            self.worker_id, socket.gethostname(), os.getpid(), self.settings.concurrency
+        )
 
     @property
     def free_slots(self) -> int:

@@ -35,7 +35,7 @@ from theazo.core.models import (
     Task,
     WebhookSecret,
 )
-from theazo.core.states import Scheduling, TaskStatus
+from theazo.core.states import Priority, Scheduling, TaskStatus
 from theazo.store.events import EventHub
 
 
@@ -73,6 +73,50 @@ class Spend:
     budget: int | None  # minor units; None: no budget
     spent_micros: int  # finished tasks, running tasks' charges and their compute so far
     compute_rate_micros: int  # what its running tasks' compute adds per second, together
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which of a project's tasks to list, across its sessions (the dashboard's filters);
+    every field left empty selects everything."""
+
+    statuses: tuple[TaskStatus, ...] = ()
+    agent: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    priority: Priority | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCount:
+    status: TaskStatus  # queued or running
+    priority: Priority
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectOverview:
+    """A project's queue as it stands, and how its recent tasks ended."""
+
+    active: tuple[ActiveCount, ...]
+    oldest_queued_at: datetime | None
+    ended_since: dict[TaskStatus, int]  # terminal status -> tasks that ended so since then
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerNode:
+    """A registered node running tasks, and how many it runs now."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    lease_expires_at: datetime
+    slots: int | None  # how many tasks it runs at once; None: a node that did not say
+    running: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +226,9 @@ class Store(abc.ABC):
 
     # --- tasks: the worker side ------------------------------------------------------------
     @abc.abstractmethod
-    async def register_worker(self, worker_id: str, host: str, pid: int) -> None: ...
+    async def register_worker(
+        self, worker_id: str, host: str, pid: int, slots: int | None = None
+    ) -> None: ...
 
     @abc.abstractmethod
     async def remove_worker(self, worker_id: str) -> None: ...
@@ -328,6 +374,36 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def redeliver(self, project_id: str, session_id: str, task_id: str) -> Delivery:
         """Send a terminal task's final webhook again, now."""
+
+    # --- what the dashboard reads ----------------------------------------------------------
+    @abc.abstractmethod
+    async def list_project_tasks(
+        self, project_id: str, query: TaskQuery, limit: int, before_id: int | None
+    ) -> list[Task]:
+        """The project's tasks that ``query`` selects, across its sessions, newest first;
+        ``before_id`` continues a previous page."""
+
+    @abc.abstractmethod
+    async def list_sessions(
+        self, project_id: str, after_user_id: str | None, limit: int
+    ) -> list[Session]:
+        """The project's sessions in order of user id, after ``after_user_id``."""
+
+    @abc.abstractmethod
+    async def project_overview(self, project_id: str, ended_since: datetime) -> ProjectOverview:
+        """Queued and running counts by priority, the oldest queued task, and how many
+        tasks ended in each terminal status since ``ended_since``."""
+
+    @abc.abstractmethod
+    async def worker_nodes(self) -> list[WorkerNode]:
+        """Every registered node with how many tasks it runs (deployment-wide)."""
+
+    @abc.abstractmethod
+    async def task_timeline(
+        self, project_id: str, session_id: str, task_id: str
+    ) -> list[TaskEvent]:
+        """The task's status and end events in order, each with the task as it then was.
+        Raises ``NotFound``."""
 
     # --- shared logic ------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -44,6 +44,7 @@ from theazo.store.base import (
     choose_claims,
     fair_keys,
 )
+from theazo.store.project_reads import ProjectReads
 
 Row = Mapping[str, Any]
 
@@ -105,7 +106,7 @@ def parse_notice(payload: str) -> list[tuple[int, int, int, str, str, str]]:
     return found
 
 
-class SQLStore(Store, abc.ABC):
+class SQLStore(ProjectReads, abc.ABC):
     # --- what a backend provides -----------------------------------------------------------
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[None]:
@@ -454,7 +455,9 @@ class SQLStore(Store, abc.ABC):
         return self._task(row)
 
     # --- tasks: the worker side ------------------------------------------------------------
-    async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
+    async def register_worker(
+        self, worker_id: str, host: str, pid: int, slots: int | None = None
+    ) -> None:
         now = self.now()
         async with self.transaction():
             await self._one(
@@ -464,6 +467,7 @@ class SQLStore(Store, abc.ABC):
                 pid=pid,
                 now=now,
                 lease_expires_at=self.lease_deadline(now),
+                slots=slots,
             )
 
     async def remove_worker(self, worker_id: str) -> None:

@@ -222,11 +222,11 @@ WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
-VALUES (%(worker_id)s, %(host)s, %(pid)s, %(now)s, %(now)s, %(lease_expires_at)s)
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at, slots)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(now)s, %(now)s, %(lease_expires_at)s, %(slots)s)
 ON CONFLICT (worker_id) DO UPDATE
 SET host = excluded.host, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
-    lease_expires_at = excluded.lease_expires_at;
+    lease_expires_at = excluded.lease_expires_at, slots = excluded.slots;
 
 -- name: claim_lease
 -- A claim renews its worker's lease (registering a worker it has not seen): the tasks it
@@ -475,3 +475,53 @@ DELETE FROM webhook_deliveries WHERE task_id = ANY(%(task_ids)s);
 -- name: delete_tasks
 -- Their events and log lines go with them (ON DELETE CASCADE).
 DELETE FROM tasks WHERE id = ANY(%(ids)s) RETURNING id;
+
+-- --- What the dashboard reads (store/project_reads.py) -------------------------------------
+
+-- name: project_tasks
+-- Every filter is passed; a null one selects everything (statuses: all five when unset).
+SELECT * FROM tasks
+WHERE project_id = %(project_id)s AND id < %(before_id)s
+  AND status = ANY(%(statuses)s)
+  AND (%(agent)s::text IS NULL OR agent = %(agent)s::text)
+  AND (%(session_id)s::text IS NULL OR session_id = %(session_id)s::text)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(priority)s::integer IS NULL OR priority = %(priority)s::integer)
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: project_sessions
+SELECT * FROM sessions
+WHERE project_id = %(project_id)s AND user_id > %(after_user_id)s
+ORDER BY user_id
+LIMIT %(limit)s;
+
+-- name: project_active_counts
+SELECT status, priority, count(*) AS count FROM tasks
+WHERE project_id = %(project_id)s AND status IN ('queued', 'running')
+GROUP BY status, priority;
+
+-- name: project_oldest_queued
+SELECT min(created_at) AS oldest FROM tasks
+WHERE project_id = %(project_id)s AND status = 'queued';
+
+-- name: project_ended_since
+SELECT status, count(*) AS count FROM tasks
+WHERE finished_at >= %(since)s AND project_id = %(project_id)s
+GROUP BY status;
+
+-- name: worker_nodes
+SELECT workers.*, (
+    SELECT count(*) FROM tasks
+    WHERE tasks.worker_id = workers.worker_id AND tasks.status = 'running'
+) AS running
+FROM workers
+ORDER BY started_at, worker_id;
+
+-- name: task_status_events
+SELECT * FROM task_events
+WHERE task_pk = %(task_pk)s AND kind IN ('status', 'end')
+ORDER BY seq
+LIMIT %(limit)s;

@@ -83,6 +83,7 @@ CREATE TABLE tasks (
 -- many finished tasks accumulate.
 CREATE INDEX tasks_claim ON tasks (priority, fair_key, id) WHERE status = 'queued';
 CREATE INDEX tasks_session_newest ON tasks (session_id, id);
+CREATE INDEX tasks_project_newest ON tasks (project_id, id);
 CREATE INDEX tasks_session_status ON tasks (session_id, status, id);
 CREATE UNIQUE INDEX tasks_idempotency ON tasks (session_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -98,7 +99,8 @@ CREATE TABLE workers (
     pid           integer NOT NULL,
     started_at    timestamptz NOT NULL,
     heartbeat_at  timestamptz NOT NULL,
-    lease_expires_at timestamptz NOT NULL
+    lease_expires_at timestamptz NOT NULL,
+    slots         integer            -- tasks it runs at once; null: a node that did not say
 );
 
 -- Webhooks: each project's signing secrets, and a durable outbox of deliveries written in

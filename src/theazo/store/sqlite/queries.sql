@@ -207,11 +207,11 @@ WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
 -- name: upsert_worker
-INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at)
-VALUES (:worker_id, :host, :pid, :now, :now, :lease_expires_at)
+INSERT INTO workers (worker_id, host, pid, started_at, heartbeat_at, lease_expires_at, slots)
+VALUES (:worker_id, :host, :pid, :now, :now, :lease_expires_at, :slots)
 ON CONFLICT (worker_id) DO UPDATE
 SET host = excluded.host, pid = excluded.pid, heartbeat_at = excluded.heartbeat_at,
-    lease_expires_at = excluded.lease_expires_at;
+    lease_expires_at = excluded.lease_expires_at, slots = excluded.slots;
 
 -- name: claim_lease
 -- A claim renews its worker's lease (registering a worker it has not seen): the tasks it
@@ -458,3 +458,53 @@ DELETE FROM webhook_deliveries WHERE task_id IN (SELECT value FROM json_each(:ta
 -- name: delete_tasks
 -- Their events and log lines go with them (ON DELETE CASCADE).
 DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id;
+
+-- --- What the dashboard reads (store/project_reads.py) -------------------------------------
+
+-- name: project_tasks
+-- Every filter is passed; a null one selects everything (statuses: all five when unset).
+SELECT * FROM tasks
+WHERE project_id = :project_id AND id < :before_id
+  AND status IN (SELECT value FROM json_each(:statuses))
+  AND (:agent IS NULL OR agent = :agent)
+  AND (:session_id IS NULL OR session_id = :session_id)
+  AND (:user_id IS NULL OR user_id = :user_id)
+  AND (:priority IS NULL OR priority = :priority)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: project_sessions
+SELECT * FROM sessions
+WHERE project_id = :project_id AND user_id > :after_user_id
+ORDER BY user_id
+LIMIT :limit;
+
+-- name: project_active_counts
+SELECT status, priority, count(*) AS count FROM tasks
+WHERE project_id = :project_id AND status IN ('queued', 'running')
+GROUP BY status, priority;
+
+-- name: project_oldest_queued
+SELECT min(created_at) AS oldest FROM tasks
+WHERE project_id = :project_id AND status = 'queued';
+
+-- name: project_ended_since
+SELECT status, count(*) AS count FROM tasks
+WHERE finished_at >= :since AND project_id = :project_id
+GROUP BY status;
+
+-- name: worker_nodes
+SELECT workers.*, (
+    SELECT count(*) FROM tasks
+    WHERE tasks.worker_id = workers.worker_id AND tasks.status = 'running'
+) AS running
+FROM workers
+ORDER BY started_at, worker_id;
+
+-- name: task_status_events
+SELECT * FROM task_events
+WHERE task_pk = :task_pk AND kind IN ('status', 'end')
+ORDER BY seq
+LIMIT :limit;

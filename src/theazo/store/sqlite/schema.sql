@@ -79,6 +79,7 @@ CREATE TABLE tasks (
 -- many finished tasks accumulate.
 CREATE INDEX tasks_claim ON tasks (priority, fair_key, id) WHERE status = 'queued';
 CREATE INDEX tasks_session_newest ON tasks (session_id, id);
+CREATE INDEX tasks_project_newest ON tasks (project_id, id);
 CREATE UNIQUE INDEX tasks_idempotency ON tasks (session_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'running';
@@ -93,7 +94,7 @@ CREATE TABLE workers (
     pid           INTEGER NOT NULL,
     started_at    INTEGER NOT NULL,
     heartbeat_at  INTEGER NOT NULL,
-    lease_expires_at INTEGER NOT NULL DEFAULT 0
+    lease_expires_at INTEGER NOT NULL DEFAULT 0, slots INTEGER
 );
 
 -- Webhooks: each project's signing secrets, and a durable outbox of deliveries written in
