@@ -192,3 +192,32 @@ def test_a_cross_site_form_cannot_cancel_a_task(
     assert '"foreign_origin"' in answer.value.text()
     assert session.tasks.get(task.task_id).status == "queued"
     session.tasks.cancel(task.task_id)
+
+
+def test_edit_a_sessions_limits_and_see_the_deployment(
+    page: Page, server: ServerProcess, keys: tuple[str, str], theazo: Theazo
+) -> None:
+    user = f"frank_{uuid.uuid4().hex[:6]}"
+    session = theazo.sessions.for_user(user)
+    held = theazo.sessions.for_user(f"{user}_held").update_limits(max_running=0)
+    waiting = held.tasks.submit(agent="noop", input={}, priority="high")
+    sign_in(page, server, keys[0])
+
+    page.click("[data-nav=sessions]")
+    row = f"tr[data-session='{session.session_id}']"
+    page.click(f"{row} button:has-text('Edit limits')")
+    form = page.locator(f"{row} + tr.editor form")
+    form.locator("input[name=maxRunning]").fill("2")
+    form.locator("input[name=budget]").fill("250")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(f"{row} td:has-text('0 / 2')")
+    page.wait_for_selector(f"{row}:has-text('$2.50')")
+    limits = session.refresh().limits
+    assert (limits.max_running, limits.budget) == (2, 250)
+
+    page.click("[data-nav=deployment]")
+    page.wait_for_selector("#oldest-wait .tile-value:not(:has-text('—'))")
+    assert page.locator("tr[data-priority=high] td").nth(1).text_content() != "0"
+    page.wait_for_selector(".agents li:has-text('ticker')")
+    page.wait_for_selector("td:has-text('free of')")  # this node's slots
+    held.tasks.cancel(waiting.task_id)

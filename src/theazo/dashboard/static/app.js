@@ -27,6 +27,7 @@ async function show() {
   const current = route();
   const views = { tasks, task, sessions, deployment };
   const view = views[current.name] || tasks;
+  document.title = `${{ tasks: "Tasks", task: "Task", sessions: "Sessions", deployment: "Deployment" }[current.name] || "Tasks"} · Theazo`;
   for (const link of document.querySelectorAll("[data-nav]")) {
     const on = link.dataset.nav === current.name || (current.name === "task" && link.dataset.nav === "tasks");
     link.classList.toggle("active", on);

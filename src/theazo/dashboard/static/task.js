@@ -43,6 +43,7 @@ export async function render(main, route) {
 
   function draw() {
     const task = detail.task;
+    document.title = `${task.taskId} · ${task.status} · Theazo`;
     const cancel = ACTIVE.has(task.status)
       ? h("button", { type: "button", class: "danger", id: "cancel-task", onclick: cancelTask }, "Cancel task")
       : null;
@@ -203,10 +204,16 @@ export async function render(main, route) {
     });
   }
 
+  // A queued task's place moves as others start, which its stream does not announce.
+  const timer = setInterval(() => {
+    if (detail.task.status === "queued") refresh();
+  }, 5000);
+
   draw();
   await follow();
   return () => {
     closed = true;
+    clearInterval(timer);
     if (stream) stream.close();
   };
 }

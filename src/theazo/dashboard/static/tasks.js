@@ -125,7 +125,7 @@ export async function render(main, route) {
     reload = setTimeout(() => {
       reload = null;
       load().catch(() => {});
-    }, 250);
+    }, 400);
   }
   const events = new EventSource("/dashboard/api/events");
   events.addEventListener("resync", reloadSoon);
