@@ -6,11 +6,11 @@ the page's own origin and its CSRF token (dashboard/auth.py)."""
 from __future__ import annotations
 
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime
 from starlette.staticfiles import StaticFiles
 
@@ -70,6 +70,11 @@ def _json(model: WireModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(by_alias=True), status, media_type="application/json")
 
 
+def _json_of(payload: object) -> Response:
+    """For tasks, already in the API's wire form (api/wire.py: task_json)."""
+    return Response(pydantic_core.to_json(payload), media_type="application/json")
+
+
 # --- the page --------------------------------------------------------------------------------
 @pages.get("/dashboard")
 async def dashboard_root() -> Response:
@@ -78,9 +83,19 @@ async def dashboard_root() -> Response:
 
 @pages.get("/dashboard/")
 async def dashboard_page() -> Response:
-    page = resources.files(STATIC).joinpath("static", "index.html")
-    with resources.as_file(page) as path:
-        return FileResponse(path, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    page = resources.files(STATIC).joinpath("static", "index.html").read_bytes()
+    return Response(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+class _Assets(StaticFiles):
+    """The page's scripts and styles: revalidated on every load (an upgrade shows at once;
+    an unchanged file costs a 304), never sniffed as another type."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 # --- signing in and out ---------------------------------------------------------------------
@@ -153,7 +168,7 @@ async def list_tasks(
     page = await dashboard.tasks(viewer.project_id, query, limit, cursor)
     now = dashboard.store.now()
     body = {"data": [dashboard_task(t, now) for t in page.tasks], "nextCursor": page.next_cursor}
-    return wire_response(body)
+    return _json_of(body)
 
 
 @api.get("/tasks/selection")
@@ -188,7 +203,7 @@ async def cancel_task(
     session_id: str, task_id: str, changer: Changer, dashboard: DashboardService
 ) -> Response:
     task = await dashboard.service.cancel(changer.project_id, session_id, task_id)
-    return wire_response(dashboard_task(task, dashboard.store.now()))
+    return _json_of(dashboard_task(task, dashboard.store.now()))
 
 
 @api.post("/sessions/{session_id}/tasks/{task_id}/redeliver", status_code=202)
@@ -241,14 +256,10 @@ async def events(viewer: Viewer, dashboard: DashboardService) -> Response:
     return sse.EventStreamResponse(live.project_frames(dashboard.store.events, viewer.project_id))
 
 
-def wire_response(body: object) -> Response:
-    return Response(pydantic_core.to_json(body), media_type="application/json")
-
-
 def install(app: FastAPI) -> None:
     """Serve the dashboard from ``app``: its page, its assets, its JSON."""
     app.include_router(pages)
     app.include_router(entry)
     app.include_router(api)
-    assets = StaticFiles(packages=[(STATIC, "static")])
+    assets = _Assets(packages=[(STATIC, "static")])
     app.mount("/dashboard/static", assets, name="dashboard-static")
