@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import StartServer
+from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess, new_api_key
 from tests.support.waiting import eventually
 from theazo import Theazo
@@ -23,7 +24,8 @@ OTHER_KEY = new_api_key()
 
 @pytest.fixture(scope="module")
 def server(start_server: StartServer, api_key: str) -> Iterator[ServerProcess]:
-    with start_server(api_keys=[api_key, OTHER_KEY]) as process:
+    # Private webhooks: the receiver of the redeliver test is on loopback.
+    with start_server("--allow-private-webhooks", api_keys=[api_key, OTHER_KEY]) as process:
         yield process
 
 
@@ -237,6 +239,28 @@ def test_a_tasks_detail_shows_its_timeline_attempts_and_deliveries(
         params={"token": token},
     )
     assert logs.status_code == 200
+
+
+def test_a_finished_tasks_webhook_is_shown_and_sent_again(
+    browser: Browser, session: Session
+) -> None:
+    with Receiver().running() as receiver:
+        task = session.run(agent="echo", input={"n": 1}, webhook=receiver.url("/done"))
+        receiver.wait_for("/done")
+        where = f"/sessions/{session.session_id}/tasks/{task.task_id}"
+
+        def delivered() -> list[dict[str, object]] | None:
+            found: list[dict[str, object]] = browser.http.get(where).json()["deliveries"]
+            return found if found and found[0]["status"] == "delivered" else None
+
+        (shown,) = eventually(delivered, what="the delivery recorded")
+        assert shown["url"] == receiver.url("/done") and shown["attempts"] == 1
+
+        _problem(browser.http.post(f"{where}/redeliver"), 403, "csrf_token_missing")
+        again = browser.change("POST", f"{where}/redeliver")
+        assert again.status_code == 202, again.text
+        (first, second) = receiver.wait_for("/done", count=2)
+        assert first.payload == second.payload  # the same message again (docs/webhooks.md)
 
 
 def test_sessions_show_limits_and_usage_and_take_new_limits(
