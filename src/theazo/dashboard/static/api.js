@@ -53,3 +53,27 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+// The project's live changes (/dashboard/api/events). EventSource reconnects by itself after
+// a dropped connection; an answer that is not a stream (the sign-in expired: 401) closes it
+// for good, so then the sign-in is checked (a 401 signs the page out) and the stream opened
+// again. Every (re)connection starts with "resync": read what may have been missed.
+export function follow(handlers) {
+  let source = null;
+  let stopped = false;
+  let retry = null;
+  const open = () => {
+    source = new EventSource("/dashboard/api/events");
+    for (const [name, handler] of Object.entries(handlers)) source.addEventListener(name, handler);
+    source.addEventListener("error", () => {
+      if (stopped || source.readyState !== EventSource.CLOSED) return;
+      retry = setTimeout(() => call("/me").then(() => !stopped && open()).catch(() => {}), 2000);
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    source.close();
+  };
+}

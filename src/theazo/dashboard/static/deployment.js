@@ -1,7 +1,7 @@
 // The deployment at a glance: this project's queue by priority, its oldest waiting task and
 // recent failure rate; the nodes with their slots; the agents with their input schemas.
 
-import { call } from "./api.js";
+import { call, follow } from "./api.js";
 import { h, replace } from "./dom.js";
 import { duration, pretty } from "./format.js";
 import { empty, time } from "./widgets.js";
@@ -19,13 +19,17 @@ export async function render(main) {
   const reloadSoon = () => {
     if (!soon) soon = setTimeout(() => { soon = null; load().catch(() => {}); }, 1000);
   };
-  const events = new EventSource("/dashboard/api/events");
-  events.addEventListener("task", (m) => { if (JSON.parse(m.data).kind === "status") reloadSoon(); });
+  const stop = follow({
+    resync: reloadSoon,
+    task: (m) => {
+      if (JSON.parse(m.data).kind === "status") reloadSoon();
+    },
+  });
   const timer = setInterval(() => load().catch(() => {}), 10000); // ages and heartbeats move on
   await load();
   return () => {
     closed = true;
-    events.close();
+    stop();
     clearInterval(timer);
     clearTimeout(soon);
   };

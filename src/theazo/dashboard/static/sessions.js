@@ -38,14 +38,15 @@ function rows(session) {
   const row = h("tr", { "data-session": session.sessionId });
   const editor = h("tr", { class: "editor", hidden: true });
   const fill = (current) => {
+    // data-label: at phone width each row is a card, each cell with its label.
     replace(row,
-      h("td", {}, h("a", { href: `#/tasks?userId=${encodeURIComponent(current.userId)}` }, current.userId), h("div", { class: "muted small" }, current.sessionId)),
+      h("td", { class: "who-cell" }, h("a", { href: `#/tasks?userId=${encodeURIComponent(current.userId)}` }, current.userId), h("div", { class: "muted small" }, current.sessionId)),
       h("td", { class: "wide-only" }, time(current.createdAt)),
-      h("td", { class: "num" }, String(current.usage.tasks)),
-      h("td", { class: "num" }, `${current.usage.running} / ${current.limits.maxRunning}`),
-      h("td", { class: "num" }, `${current.usage.queued} / ${current.limits.maxQueued}`),
-      h("td", { class: "num" }, money(current.usage.cost), h("div", { class: "muted small" }, current.limits.budget === null ? "no budget" : `of ${minorUnits(current.limits.budget, current.usage.cost.currency)}`)),
-      h("td", {}, h("button", { type: "button", class: "quiet", onclick: () => { editor.hidden = !editor.hidden; } }, "Edit limits")));
+      h("td", { class: "num", "data-label": "Tasks" }, String(current.usage.tasks)),
+      h("td", { class: "num", "data-label": "Running" }, `${current.usage.running} / ${current.limits.maxRunning}`),
+      h("td", { class: "num", "data-label": "Queued" }, `${current.usage.queued} / ${current.limits.maxQueued}`),
+      h("td", { class: "num", "data-label": "Spent" }, money(current.usage.cost), h("div", { class: "muted small" }, current.limits.budget === null ? "no budget" : `of ${minorUnits(current.limits.budget, current.usage.cost.currency)}`)),
+      h("td", { class: "edit-cell" }, h("button", { type: "button", class: "quiet", onclick: () => { editor.hidden = !editor.hidden; } }, "Edit limits")));
   };
   fill(session);
   const field = (name, label, value, help) => h("label", { class: "field" }, label,

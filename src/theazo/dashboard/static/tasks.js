@@ -1,7 +1,7 @@
 // The task list: every task of the project across its sessions, filtered, newest first,
 // kept live by the project's event stream (/dashboard/api/events) without reloading.
 
-import { call, query } from "./api.js";
+import { call, follow, query } from "./api.js";
 import { confirmDialog, h, replace, toast } from "./dom.js";
 import { money, STATUSES } from "./format.js";
 import { badge, empty, problemText, progressBar, setProgress, time } from "./widgets.js";
@@ -127,23 +127,24 @@ export async function render(main, route) {
       load().catch(() => {});
     }, 400);
   }
-  const events = new EventSource("/dashboard/api/events");
-  events.addEventListener("resync", reloadSoon);
-  events.addEventListener("task", (message) => {
-    const change = JSON.parse(message.data);
-    const row = rows.get(change.taskId);
-    if (change.kind === "progress" && row) {
-      setProgress(row.querySelector(".progress"), change.progress);
-      row.querySelector(".message").textContent = change.message || "";
-    } else if (change.kind === "status") {
-      reloadSoon();
-    }
+  const stop = follow({
+    resync: reloadSoon,
+    task: (message) => {
+      const change = JSON.parse(message.data);
+      const row = rows.get(change.taskId);
+      if (change.kind === "progress" && row) {
+        setProgress(row.querySelector(".progress"), change.progress);
+        row.querySelector(".message").textContent = change.message || "";
+      } else if (change.kind === "status") {
+        reloadSoon();
+      }
+    },
   });
 
   await load();
   return () => {
     closed = true;
-    events.close();
+    stop();
     clearTimeout(reload);
   };
 }
