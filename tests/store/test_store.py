@@ -11,6 +11,7 @@ from tests.store.conftest import ManualClock, new_task
 from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
 from theazo.core.models import Outcome, TaskError
 from theazo.core.states import Priority, Scheduling, TaskStatus
+from theazo.core.usage import ModelUsage, Tokens, UsageUpdate
 from theazo.store import Store
 from theazo.store.base import LimitsPatch
 
@@ -399,3 +400,47 @@ async def test_budgets_and_spend_are_read_per_session(open_store: Any, clock: Ma
     assert spend.compute_rate_micros == 500_000
     assert spend.spent_micros == 3_000_000 + 2 * 500_000
     assert (await store.session_spend(other)).spent_micros == 0
+
+
+async def test_model_usage_is_kept_by_task_and_summed_by_session(store: Store) -> None:
+    project, sid = await _session(store)
+    a, b = await store.submit(project, sid, [new_task(), new_task()])
+    await store.claim("w1", 2)
+    first = ModelUsage().add("gpt-4o-mini", Tokens(100, 20, 40))
+    reported = await store.report_progress(
+        a.task_id, 1, None, None, 1_000, usage=UsageUpdate(first, Tokens(100, 20, 40))
+    )
+    assert reported is not None and reported.usage == first
+    # A report without usage leaves it as it is.
+    reported = await store.report_progress(a.task_id, 1, 0.5, None, 0)
+    assert reported is not None and reported.usage == first
+    both = first.add("claude-3-5-haiku", Tokens(10, 5, 0))
+    done = await store.finish(
+        a.task_id, 1, Outcome(TaskStatus.COMPLETED, usage=UsageUpdate(both, Tokens(10, 5, 0)))
+    )
+    assert done is not None and done.usage == both
+    assert done.usage.tokens == Tokens(110, 25, 40)
+    await store.finish(
+        b.task_id,
+        1,
+        Outcome(
+            TaskStatus.COMPLETED,
+            usage=UsageUpdate(ModelUsage().add("gpt-4o-mini", Tokens(1, 1)), Tokens(1, 1)),
+        ),
+    )
+    got = await store.get_task(project, sid, a.task_id)
+    assert got.usage.as_json() == {
+        "claude-3-5-haiku": {"input": 10, "output": 5, "cached": 0},
+        "gpt-4o-mini": {"input": 100, "output": 20, "cached": 40},
+    }
+    session = await store.get_session(project, sid)
+    assert session.tokens == Tokens(111, 26, 40)
+    assert session.spent_micros == 1_000
+
+
+async def test_a_task_without_model_calls_has_no_usage(store: Store) -> None:
+    project, sid = await _session(store)
+    (task,) = await store.submit(project, sid, [new_task()])
+    assert not task.usage and task.usage.tokens == Tokens()
+    session = await store.get_session(project, sid)
+    assert session.tokens == Tokens()

@@ -191,6 +191,17 @@ class ErrorOut(WireModel):
     message: str
 
 
+class TokensOut(WireModel):
+    input: int = Field(description="Input (prompt) tokens, cached ones included.")
+    output: int = Field(description="Generated tokens.")
+    cached: int = Field(description="The input tokens read from the provider's prompt cache.")
+
+
+class TaskUsageOut(WireModel):
+    tokens: TokensOut = Field(description="Model tokens of all its model calls.")
+    by_model: dict[str, TokensOut] = Field(description="The same, by model.")
+
+
 class TaskOut(WireModel):
     task_id: str
     session_id: str
@@ -203,6 +214,9 @@ class TaskOut(WireModel):
     output: Any
     error: ErrorOut | None
     cost: CostOut
+    usage: TaskUsageOut = Field(
+        description="Model tokens its calls through the model gateway used (docs/agents.md)."
+    )
     webhook: str | None
     webhook_events: list[str]
     metadata: dict[str, str]
@@ -237,6 +251,7 @@ def task_json(task: Task, now: datetime) -> dict[str, Any]:
         "output": task.output,
         "error": None if error is None else {"code": error.code, "message": error.message},
         "cost": {"amount": cost.amount, "currency": cost.currency},
+        "usage": task.usage.wire(),
         "webhook": task.webhook_url,
         "webhookEvents": list(task.webhook_events),
         "metadata": task.metadata,
@@ -270,6 +285,7 @@ class UsageOut(WireModel):
     queued: int
     running: int
     cost: CostOut
+    tokens: TokensOut = Field(description="Model tokens of all its tasks.")
 
 
 class SessionOut(WireModel):
@@ -296,6 +312,7 @@ class SessionOut(WireModel):
                 queued=session.queued_count,
                 running=session.running_count,
                 cost=CostOut(amount=view.cost_amount, currency=defaults.CURRENCY),
+                tokens=TokensOut(**session.tokens.as_json()),
             ),
         )
 

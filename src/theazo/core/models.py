@@ -8,6 +8,7 @@ from typing import Any
 
 from theazo.core import cost
 from theazo.core.states import Priority, TaskStatus
+from theazo.core.usage import ModelUsage, Tokens, UsageUpdate
 
 JSON = Any  # any value json.loads can return
 
@@ -50,6 +51,7 @@ class Session:
     running_count: int
     spent_micros: int  # exact: finished tasks' cost, plus running tasks' charges so far
     billed_amount: int  # minor units: the sum of finished tasks' rounded costs
+    tokens: Tokens = Tokens()  # model tokens of all its tasks (the gateway's metering)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class Task:
     queue_position: int | None = None  # computed for queued tasks when asked for
     event_seq: int = 0  # the id of its latest event (core/events.py)
     log_bytes: int = 0  # what its log holds, counted against the cap
+    usage: ModelUsage = ModelUsage()  # model tokens by model, over all its attempts
 
     def cost_at(self, now: datetime) -> Cost:
         """The running total: a running task's compute accrues until it stops."""
@@ -134,6 +137,7 @@ class Outcome:
     charged_micros: int = 0  # charges not yet saved
     events: tuple[Any, ...] = ()  # events not yet saved (core/events.py: NewEvent)
     log_bytes: int = 0  # what the log lines among them hold
+    usage: UsageUpdate | None = None  # model usage not yet saved
 
 
 @dataclass(frozen=True, slots=True)

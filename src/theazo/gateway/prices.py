@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from theazo.core import cost, defaults
+from theazo.core.usage import Tokens
+
+__all__ = ["ModelPrice", "PriceError", "PriceTable", "Tokens", "UnknownModel"]
 
 # Dollars per million tokens to cents per token: x 100 cents, / 1,000,000 tokens.
 _PER_MILLION_TO_MINOR = Decimal(100) / Decimal(1_000_000)
@@ -53,32 +56,6 @@ class UnknownModel(KeyError):
             f"the price table has no price for the model {self.model!r}; "
             "add it with --llm-prices FILE"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Tokens:
-    """The tokens of one call (or a sum of calls). ``input`` counts every input token,
-    ``cached`` the part of them read from the provider's prompt cache (so ``cached <= input``),
-    ``output`` the generated ones."""
-
-    input: int = 0
-    output: int = 0
-    cached: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.input, self.output, self.cached) < 0:
-            raise ValueError("token counts cannot be negative")
-        if self.cached > self.input:
-            raise ValueError("cached tokens are a part of the input tokens")
-
-    def __add__(self, other: Tokens) -> Tokens:
-        return Tokens(
-            self.input + other.input, self.output + other.output, self.cached + other.cached
-        )
-
-    @property
-    def total(self) -> int:
-        return self.input + self.output
 
 
 @dataclass(frozen=True, slots=True)

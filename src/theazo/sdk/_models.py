@@ -69,6 +69,32 @@ class Cost(WireModel):
     currency: str = "usd"
 
 
+class Tokens(WireModel):
+    """Model tokens.
+
+    Attributes:
+        input: Input (prompt) tokens, cached ones included.
+        output: Generated tokens.
+        cached: The input tokens read from the provider's prompt cache.
+    """
+
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+
+
+class TaskUsage(WireModel):
+    """The model tokens a task's calls through the model gateway used.
+
+    Attributes:
+        tokens: All its calls together.
+        by_model: The same, by model name.
+    """
+
+    tokens: Tokens = Field(default_factory=Tokens)
+    by_model: dict[str, Tokens] = Field(default_factory=dict)
+
+
 class TaskError(WireModel):
     """Why a task failed.
 
@@ -96,6 +122,7 @@ class Task(WireModel):
         output: What the agent returned, once ``completed``.
         error: Why the task failed, once ``failed``.
         cost: Compute and agent charges so far.
+        usage: Model tokens its model calls used, in all and by model.
         webhook: The URL told when the task ends, if any.
         webhook_events: Which events are sent to the webhook.
         metadata: The caller's string-to-string annotations.
@@ -119,6 +146,7 @@ class Task(WireModel):
     output: Any = None
     error: TaskError | None = None
     cost: Cost = Field(default_factory=Cost)
+    usage: TaskUsage = Field(default_factory=TaskUsage)
     webhook: str | None = None
     webhook_events: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -158,12 +186,14 @@ class Usage(WireModel):
         queued: Tasks waiting now.
         running: Tasks running now.
         cost: Total spend of the session.
+        tokens: Model tokens of all its tasks.
     """
 
     tasks: int = 0
     queued: int = 0
     running: int = 0
     cost: Cost = Field(default_factory=Cost)
+    tokens: Tokens = Field(default_factory=Tokens)
 
 
 class SessionInfo(WireModel):

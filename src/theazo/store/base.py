@@ -36,6 +36,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import Priority, Scheduling, TaskStatus
+from theazo.core.usage import UsageUpdate
 from theazo.store.events import EventHub
 
 
@@ -249,8 +250,10 @@ class Store(abc.ABC):
         announce: bool = False,
         events: Sequence[NewEvent] = (),
         log_bytes: int = 0,
+        usage: UsageUpdate | None = None,
     ) -> Task | None:
         """Save progress and add charges; None when the task is no longer this attempt's.
+        ``usage`` replaces the task's model usage and adds its new tokens to the session's.
         ``announce`` also queues a ``progress`` webhook, if the task asked for them.
         ``events`` (progress, charge and log events, in order) are stored with them, and
         ``log_bytes`` added to what the task's log holds."""

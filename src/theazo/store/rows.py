@@ -17,6 +17,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import Priority, TaskStatus
+from theazo.core.usage import ModelUsage, Tokens
 from theazo.store.base import Store
 
 Row = Mapping[str, Any]
@@ -73,6 +74,7 @@ def task_from_row(row: Row, time_of: TimeOf, json_of: JsonOf = _loads_text) -> T
         fair_key=row["fair_key"],
         event_seq=row["event_seq"],
         log_bytes=row["log_bytes"],
+        usage=ModelUsage.from_json(json_of(row["usage"])),
     )
 
 
@@ -90,6 +92,7 @@ def session_from_row(store: Store, row: Row, time_of: TimeOf) -> Session:
         running_count=row["running_count"],
         spent_micros=row["spent_micros"],
         billed_amount=row["billed_amount"],
+        tokens=Tokens(row["tokens_input"], row["tokens_output"], row["tokens_cached"]),
     )
 
 

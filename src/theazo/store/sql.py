@@ -34,6 +34,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import ErrorCode, Priority, TaskStatus
+from theazo.core.usage import Tokens, UsageUpdate
 from theazo.store import rows
 from theazo.store.base import (
     UNSET,
@@ -54,6 +55,19 @@ class JsonValue:
     """A JSON document as a query parameter (the backend encodes it)."""
 
     value: Any
+
+
+def _usage_param(update: UsageUpdate | None) -> JsonValue | None:
+    """A task's usage as the store keeps it; None leaves what it holds."""
+    return None if update is None else JsonValue(update.usage.as_json())
+
+
+def _token_params(tokens: Tokens) -> dict[str, int]:
+    return {
+        "tokens_input": tokens.input,
+        "tokens_output": tokens.output,
+        "tokens_cached": tokens.cached,
+    }
 
 
 class Event:
@@ -573,6 +587,7 @@ class SQLStore(ProjectReads, abc.ABC):
         announce: bool = False,
         events: Sequence[NewEvent] = (),
         log_bytes: int = 0,
+        usage: UsageUpdate | None = None,
     ) -> Task | None:
         async with self.transaction():
             row = await self._one(
@@ -584,18 +599,21 @@ class SQLStore(ProjectReads, abc.ABC):
                 charged_micros=charged_micros,
                 events=len(events),
                 log_bytes=log_bytes,
+                usage=_usage_param(usage),
             )
             if row is None:
                 return None
             reported = self._task(row)
             in_session = _in_session(events)
             session_seq = None
-            if charged_micros or in_session:
+            added = Tokens() if usage is None else usage.added
+            if charged_micros or in_session or added:
                 counted = await self._one(
                     "add_spent",
                     session_id=reported.session_id,
                     spent_micros=charged_micros,
                     events=in_session,
+                    **_token_params(added),
                 )
                 assert counted is not None
                 session_seq = counted["event_seq"]
@@ -638,6 +656,7 @@ class SQLStore(ProjectReads, abc.ABC):
                 now=now,
                 events=len(outcome.events),
                 log_bytes=outcome.log_bytes,
+                usage=_usage_param(outcome.usage),
             )
             assert row is not None
             finished = self._task(row)
@@ -646,6 +665,7 @@ class SQLStore(ProjectReads, abc.ABC):
                 spent_micros=compute + outcome.charged_micros,
                 now=now,
                 reported=outcome.events,
+                tokens=Tokens() if outcome.usage is None else outcome.usage.added,
             )
             self._emit(Event.FINISHED, task_id)
             self._emit(Event.WORK)
@@ -676,6 +696,7 @@ class SQLStore(ProjectReads, abc.ABC):
         spent_micros: int,
         now: datetime,
         reported: Sequence[NewEvent] = (),
+        tokens: Tokens = Tokens(),
     ) -> None:
         """A running task ended: free its session's slot, add its cost to the totals, and
         announce the end (after the run's last ``reported`` events)."""
@@ -686,6 +707,7 @@ class SQLStore(ProjectReads, abc.ABC):
             spent_micros=spent_micros,
             billed_amount=finished.cost_at(self.now()).amount,
             events=1 + in_session,
+            **_token_params(tokens),
         )
         assert counted is not None
         last_in_session: int = counted["event_seq"]

@@ -656,6 +656,8 @@ export interface components {
             output: unknown;
             error: components["schemas"]["ErrorOut"] | null;
             cost: components["schemas"]["CostOut"];
+            /** @description Model tokens its calls through the model gateway used (docs/agents.md). */
+            usage: components["schemas"]["TaskUsageOut"];
             /** Webhook */
             webhook: string | null;
             /** Webhookevents */
@@ -688,6 +690,36 @@ export interface components {
             /** Completedat */
             completedAt: string | null;
         };
+        /** TaskUsageOut */
+        TaskUsageOut: {
+            /** @description Model tokens of all its model calls. */
+            tokens: components["schemas"]["TokensOut"];
+            /**
+             * Bymodel
+             * @description The same, by model.
+             */
+            byModel: {
+                [key: string]: components["schemas"]["TokensOut"];
+            };
+        };
+        /** TokensOut */
+        TokensOut: {
+            /**
+             * Input
+             * @description Input (prompt) tokens, cached ones included.
+             */
+            input: number;
+            /**
+             * Output
+             * @description Generated tokens.
+             */
+            output: number;
+            /**
+             * Cached
+             * @description The input tokens read from the provider's prompt cache.
+             */
+            cached: number;
+        };
         /** UsageOut */
         UsageOut: {
             /**
@@ -700,6 +732,8 @@ export interface components {
             /** Running */
             running: number;
             cost: components["schemas"]["CostOut"];
+            /** @description Model tokens of all its tasks. */
+            tokens: components["schemas"]["TokensOut"];
         };
         /** ValidationError */
         ValidationError: {

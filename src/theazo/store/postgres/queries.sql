@@ -146,7 +146,9 @@ RETURNING event_seq;
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + %(spent_micros)s,
-    billed_amount = billed_amount + %(billed_amount)s, event_seq = event_seq + %(events)s
+    billed_amount = billed_amount + %(billed_amount)s, event_seq = event_seq + %(events)s,
+    tokens_input = tokens_input + %(tokens_input)s,
+    tokens_output = tokens_output + %(tokens_output)s, tokens_cached = tokens_cached + %(tokens_cached)s
 WHERE session_id = %(session_id)s
 RETURNING event_seq;
 
@@ -160,7 +162,9 @@ RETURNING event_seq;
 -- name: add_spent
 -- A run's reports: its charges, and the ids of those of its events the session stream shows.
 UPDATE sessions
-SET spent_micros = spent_micros + %(spent_micros)s, event_seq = event_seq + %(events)s
+SET spent_micros = spent_micros + %(spent_micros)s, event_seq = event_seq + %(events)s,
+    tokens_input = tokens_input + %(tokens_input)s,
+    tokens_output = tokens_output + %(tokens_output)s, tokens_cached = tokens_cached + %(tokens_cached)s
 WHERE session_id = %(session_id)s
 RETURNING event_seq;
 
@@ -206,7 +210,8 @@ FOR UPDATE;
 UPDATE tasks
 SET progress = coalesce(%(progress)s, progress), message = coalesce(%(message)s, message),
     charged_micros = charged_micros + %(charged_micros)s,
-    event_seq = event_seq + %(events)s, log_bytes = log_bytes + %(log_bytes)s
+    event_seq = event_seq + %(events)s, log_bytes = log_bytes + %(log_bytes)s,
+    usage = coalesce(%(usage)s, usage)
 WHERE task_id = %(task_id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
@@ -217,7 +222,7 @@ SET status = %(status)s, output = %(output)s, error_code = %(error_code)s,
     message = coalesce(%(message)s, message), compute_micros = compute_micros + %(compute_micros)s,
     charged_micros = charged_micros + %(charged_micros)s, finished_at = %(now)s,
     lease_expires_at = NULL, event_seq = event_seq + 2 + %(events)s,
-    log_bytes = log_bytes + %(log_bytes)s
+    log_bytes = log_bytes + %(log_bytes)s, usage = coalesce(%(usage)s, usage)
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 

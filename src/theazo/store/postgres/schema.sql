@@ -27,6 +27,9 @@ CREATE TABLE sessions (
     spent_micros  bigint NOT NULL DEFAULT 0,          -- exact: finished tasks + running charges
     billed_amount bigint NOT NULL DEFAULT 0,          -- sum of finished tasks' rounded costs
     event_seq     bigint NOT NULL DEFAULT 0,          -- the last id of its event stream
+    tokens_input  bigint NOT NULL DEFAULT 0,          -- model tokens (the gateway's metering)
+    tokens_output bigint NOT NULL DEFAULT 0,
+    tokens_cached bigint NOT NULL DEFAULT 0,
     UNIQUE (project_id, user_id)
 );
 
@@ -73,6 +76,7 @@ CREATE TABLE tasks (
     lease_expires_at      timestamptz,
     event_seq             bigint NOT NULL DEFAULT 0,  -- the last id of its event stream
     log_bytes             bigint NOT NULL DEFAULT 0,  -- what its log holds, for the cap
+    usage                 json,                       -- model tokens by model; null: none
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),

@@ -137,7 +137,9 @@ RETURNING event_seq;
 -- name: release_running
 UPDATE sessions
 SET running_count = running_count - 1, spent_micros = spent_micros + :spent_micros,
-    billed_amount = billed_amount + :billed_amount, event_seq = event_seq + :events
+    billed_amount = billed_amount + :billed_amount, event_seq = event_seq + :events,
+    tokens_input = tokens_input + :tokens_input,
+    tokens_output = tokens_output + :tokens_output, tokens_cached = tokens_cached + :tokens_cached
 WHERE session_id = :session_id
 RETURNING event_seq;
 
@@ -151,7 +153,9 @@ RETURNING event_seq;
 -- name: add_spent
 -- A run's reports: its charges, and the ids of those of its events the session stream shows.
 UPDATE sessions
-SET spent_micros = spent_micros + :spent_micros, event_seq = event_seq + :events
+SET spent_micros = spent_micros + :spent_micros, event_seq = event_seq + :events,
+    tokens_input = tokens_input + :tokens_input,
+    tokens_output = tokens_output + :tokens_output, tokens_cached = tokens_cached + :tokens_cached
 WHERE session_id = :session_id
 RETURNING event_seq;
 
@@ -191,7 +195,8 @@ SELECT * FROM tasks WHERE task_id = :task_id AND attempt = :attempt AND status =
 UPDATE tasks
 SET progress = coalesce(:progress, progress), message = coalesce(:message, message),
     charged_micros = charged_micros + :charged_micros,
-    event_seq = event_seq + :events, log_bytes = log_bytes + :log_bytes
+    event_seq = event_seq + :events, log_bytes = log_bytes + :log_bytes,
+    usage = coalesce(:usage, usage)
 WHERE task_id = :task_id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
@@ -202,7 +207,7 @@ SET status = :status, output = :output, error_code = :error_code,
     message = coalesce(:message, message), compute_micros = compute_micros + :compute_micros,
     charged_micros = charged_micros + :charged_micros, finished_at = :now,
     lease_expires_at = NULL, event_seq = event_seq + 2 + :events,
-    log_bytes = log_bytes + :log_bytes
+    log_bytes = log_bytes + :log_bytes, usage = coalesce(:usage, usage)
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 

@@ -24,7 +24,7 @@ CREATE TABLE sessions (
     queued_count  INTEGER NOT NULL DEFAULT 0 CHECK (queued_count >= 0),
     running_count INTEGER NOT NULL DEFAULT 0 CHECK (running_count >= 0),
     spent_micros  INTEGER NOT NULL DEFAULT 0,         -- exact: finished tasks + running charges
-    billed_amount INTEGER NOT NULL DEFAULT 0, event_seq INTEGER NOT NULL DEFAULT 0, -- sum of finished tasks' rounded costs
+    billed_amount INTEGER NOT NULL DEFAULT 0, event_seq INTEGER NOT NULL DEFAULT 0, tokens_input INTEGER NOT NULL DEFAULT 0, tokens_output INTEGER NOT NULL DEFAULT 0, tokens_cached INTEGER NOT NULL DEFAULT 0, -- sum of finished tasks' rounded costs
     UNIQUE (project_id, user_id)
 );
 
@@ -68,7 +68,7 @@ CREATE TABLE tasks (
     started_at            INTEGER,
     finished_at           INTEGER,
     worker_id             TEXT,
-    lease_expires_at      INTEGER, event_seq INTEGER NOT NULL DEFAULT 0, log_bytes INTEGER NOT NULL DEFAULT 0,
+    lease_expires_at      INTEGER, event_seq INTEGER NOT NULL DEFAULT 0, log_bytes INTEGER NOT NULL DEFAULT 0, usage TEXT,
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),
