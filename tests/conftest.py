@@ -3,7 +3,7 @@ and databases for the store suite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -46,12 +46,14 @@ def start_server(
     """Start a server on a fresh database of this module's backend, with extra options."""
 
     @contextmanager
-    def start(*args: str, api_keys: Sequence[str] = ()) -> Iterator[ServerProcess]:
+    def start(
+        *args: str, api_keys: Sequence[str] = (), env: Mapping[str, str] | None = None
+    ) -> Iterator[ServerProcess]:
         workdir = tmp_path_factory.mktemp(f"{backend}-server")
         with (
             fresh_database(backend, workdir) as url,
             ServerProcess.start(
-                workdir, api_keys=list(api_keys) or [api_key], args=args, database=url
+                workdir, api_keys=list(api_keys) or [api_key], args=args, database=url, env=env
             ) as process,
         ):
             yield process

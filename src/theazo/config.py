@@ -10,6 +10,7 @@ from theazo.agent import BUNDLED_AGENT_MODULES
 from theazo.core import cost, defaults
 from theazo.core.models import Limits
 from theazo.core.states import Scheduling
+from theazo.gateway.providers import GatewaySettings
 from theazo.sandbox.egress import HostRule
 from theazo.sandbox.isolation import Network, Tier
 from theazo.sandbox.view import Mount
@@ -71,6 +72,7 @@ class NodeConfig:
     webhook_retry_schedule: tuple[float, ...] = defaults.WEBHOOK_RETRY_SCHEDULE_SECONDS
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
     webhook_secret_overlap_seconds: float = defaults.WEBHOOK_SECRET_ROTATION_HOURS * 3600
+    gateway: GatewaySettings | None = None  # the model gateway (--llm-provider), if any
 
     @property
     def heartbeat_seconds(self) -> float:

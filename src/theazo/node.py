@@ -15,6 +15,8 @@ from theazo.config import NodeConfig
 from theazo.core import defaults, ids
 from theazo.core.models import AgentInfo
 from theazo.core.service import ServiceSettings, TaskService
+from theazo.gateway.accounts import TaskAccount
+from theazo.gateway.server import ModelGateway
 from theazo.sandbox.egress import EgressPolicy
 from theazo.sandbox.isolation import IsolationSettings
 from theazo.sandbox.limits import ResourceLimits
@@ -46,6 +48,10 @@ class Node:
             ),
             sqlite_synchronous=config.sqlite_synchronous,
         )
+        self.gateway = (
+            None if config.gateway is None else ModelGateway(config.gateway, self._account)
+        )
+        services = {} if self.gateway is None else {self.gateway.port: self.gateway.serve}
         self.pool = SandboxPool(
             SandboxSettings(
                 agent_modules=config.agent_modules,
@@ -65,9 +71,18 @@ class Node:
                     disk_limit_mb=config.sandbox.disk_limit_mb,
                     max_processes=config.sandbox.max_processes,
                     hidden_paths=_database_files(config.database),
-                    forwarded_ports=tuple(EgressPolicy(config.sandbox.allow_hosts).forwards),
+                    forwarded_ports=(
+                        *EgressPolicy(config.sandbox.allow_hosts).forwards,
+                        *services,
+                    ),
+                    environment=tuple(
+                        ()
+                        if config.gateway is None
+                        else config.gateway.sandbox_environment().items()
+                    ),
                 ),
                 egress=EgressPolicy(config.sandbox.allow_hosts),
+                services=services,
                 zygotes=config.zygotes if config.run_workers else 1,
                 spares=min(config.concurrency, defaults.SANDBOX_SPARES)
                 if config.run_workers
@@ -99,6 +114,9 @@ class Node:
                 safety_sweep_seconds=self.store.safety_sweep_seconds,
             ),
         )
+
+    def _account(self, task_id: str) -> TaskAccount | None:
+        return None if self.dispatcher is None else self.dispatcher.account(task_id)
 
     @staticmethod
     def _spares(config: NodeConfig) -> int:
@@ -189,6 +207,8 @@ class Node:
             await self.dispatcher.drain(self.config.shutdown_grace_seconds)
         await self.deliveries.stop()  # after the drain: the webhooks of tasks that just ended
         await self.pool.close()
+        if self.gateway is not None:
+            await self.gateway.close()
         await self.store.close()
 
 

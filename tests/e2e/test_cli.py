@@ -159,3 +159,24 @@ def test_serve_refuses_a_bad_task_retention_in_one_line() -> None:
     done = theazo(None, "serve", "--task-retention", "a month")
     assert done.returncode == 2
     assert "--task-retention" in done.stderr and "'30d'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--llm-provider", "nonsense"], "is not NAME=KIND,BASE_URL,KEY_ENV"),
+        (["--llm-provider", "x=grpc,http://h,PATH"], "is not a provider kind"),
+        (["--llm-provider", "x=openai,ftp://h,PATH"], "is not an http(s) base URL"),
+        (["--llm-provider", "x=openai,http://h,THEAZO_NO_SUCH_KEY"], "is not set in the server"),
+        (["--llm-provider", "x=openai,http://h,PATH", "--sandbox-env", "PATH"], "--sandbox-env"),
+        (["--llm-provider", "x=openai,http://h,PATH", "--sandbox-network", "none"], "egress"),
+        (["--llm-provider", "x=openai,http://h,PATH", "--llm-prices", "/nope"], "cannot read"),
+        (["--llm-provider", "x=openai,http://h,PATH", "--llm-task-spend-cap", "x"], "amount"),
+    ],
+)
+def test_bad_model_gateway_options_are_one_line_errors(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = theazo(None, "serve", "--database", f"sqlite:///{tmp_path / 'x.db'}", *args)
+    assert done.returncode == 2, done.stderr
+    assert "--llm-" in done.stderr and message in done.stderr

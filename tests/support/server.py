@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,7 @@ class ServerProcess:
         database: str | None = None,
         kind: str = "serve",
         unprivileged: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> Iterator[ServerProcess]:
         server = cls(
             workdir=workdir,
@@ -85,6 +86,7 @@ class ServerProcess:
             database=database or f"sqlite:///{workdir / 'theazo.db'}",
             kind=kind,
             unprivileged=unprivileged,
+            env=dict(env or {}),
         )
         server.launch()
         try:

@@ -22,8 +22,11 @@ from theazo.cli.options import (
 from theazo.command_agents import parse_declaration
 from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy, default_zygotes
 from theazo.core import defaults
+from theazo.core.cost import to_micros
 from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
+from theazo.gateway.prices import PriceError, PriceTable
+from theazo.gateway.providers import GatewaySettings, parse_providers
 from theazo.sandbox.egress import parse_rules
 from theazo.sandbox.isolation import Network, Tier
 from theazo.sandbox.view import Mount
@@ -273,6 +276,56 @@ WebhookSecretOverlap = Annotated[
         help="After a webhook secret rotation, how long the old secret keeps signing too.",
     ),
 ]
+LlmProvider = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--llm-provider",
+        envvar="THEAZO_LLM_PROVIDER",
+        help="NAME=KIND,BASE_URL,KEY_ENV: a model provider sandboxes reach through the model "
+        "gateway (KIND openai or anthropic; the key is read from the server's variable KEY_ENV "
+        "and never shown to a sandbox), e.g. openai=openai,https://api.openai.com/v1,"
+        "OPENAI_API_KEY. Repeatable; in the variable, separated by spaces.",
+    ),
+]
+LlmPrices = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="THEAZO_LLM_PRICES",
+        help="A TOML price table laid over the bundled one (docs/agents.md, 'Model calls').",
+    ),
+]
+LlmRequestsPerMinute = Annotated[
+    int,
+    typer.Option(
+        envvar="THEAZO_LLM_REQUESTS_PER_MINUTE",
+        min=0,
+        help="Model calls one session may make a minute (0: no limit); past it, 429.",
+    ),
+]
+LlmTokensPerMinute = Annotated[
+    int,
+    typer.Option(
+        envvar="THEAZO_LLM_TOKENS_PER_MINUTE",
+        min=0,
+        help="Model tokens one session may use a minute (0: no limit); past it, 429.",
+    ),
+]
+LlmTaskSpendCap = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_LLM_TASK_SPEND_CAP",
+        help="What one task's model calls may cost, in minor units (0: no cap); past it, 402.",
+    ),
+]
+LlmTimeout = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_LLM_TIMEOUT",
+        help="How long a provider may be silent (no byte of its answer) before the agent "
+        "hears 504.",
+    ),
+]
+DEFAULT_LLM_TIMEOUT = format_duration(defaults.MODEL_GATEWAY_READ_TIMEOUT_SECONDS)
 DEFAULT_WEBHOOK_TIMEOUT = format_duration(defaults.WEBHOOK_TIMEOUT_SECONDS)
 DEFAULT_TASK_RETENTION = f"{defaults.TASK_RETENTION_SECONDS / 86400:g}d"
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = ",".join(
@@ -316,6 +369,12 @@ def serve(
     webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
     webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
     webhook_secret_overlap: WebhookSecretOverlap = DEFAULT_WEBHOOK_SECRET_OVERLAP,
+    llm_provider: LlmProvider = None,
+    llm_prices: LlmPrices = None,
+    llm_requests_per_minute: LlmRequestsPerMinute = 0,
+    llm_tokens_per_minute: LlmTokensPerMinute = 0,
+    llm_task_spend_cap: LlmTaskSpendCap = "0",
+    llm_timeout: LlmTimeout = DEFAULT_LLM_TIMEOUT,
     workers: Annotated[
         bool, typer.Option(envvar="THEAZO_WORKERS", help="--no-workers: serve the API only.")
     ] = True,
@@ -368,6 +427,14 @@ def serve(
             webhook_timeout=webhook_timeout,
             webhook_retry_schedule=webhook_retry_schedule,
             log_level=log_level,
+            gateway=_gateway(
+                llm_provider,
+                llm_prices,
+                llm_requests_per_minute,
+                llm_tokens_per_minute,
+                llm_task_spend_cap,
+                llm_timeout,
+            ),
         ),
     )
     _run(config)
@@ -406,6 +473,12 @@ def worker(
     allow_private_webhooks: AllowPrivate = False,
     webhook_timeout: WebhookTimeout = DEFAULT_WEBHOOK_TIMEOUT,
     webhook_retry_schedule: WebhookRetrySchedule = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+    llm_provider: LlmProvider = None,
+    llm_prices: LlmPrices = None,
+    llm_requests_per_minute: LlmRequestsPerMinute = 0,
+    llm_tokens_per_minute: LlmTokensPerMinute = 0,
+    llm_task_spend_cap: LlmTaskSpendCap = "0",
+    llm_timeout: LlmTimeout = DEFAULT_LLM_TIMEOUT,
     log_level: LogLevel = "info",
 ) -> None:
     """Run tasks from a shared PostgreSQL queue, serving no API (a scale-out worker node)."""
@@ -450,6 +523,14 @@ def worker(
                 webhook_timeout=webhook_timeout,
                 webhook_retry_schedule=webhook_retry_schedule,
                 log_level=log_level,
+                gateway=_gateway(
+                    llm_provider,
+                    llm_prices,
+                    llm_requests_per_minute,
+                    llm_tokens_per_minute,
+                    llm_task_spend_cap,
+                    llm_timeout,
+                ),
             ),
         )
     )
@@ -479,8 +560,11 @@ def _running_tasks(
     webhook_timeout: str,
     webhook_retry_schedule: str,
     log_level: str,
+    gateway: GatewaySettings | None,
 ) -> dict[str, Any]:
     """The settings of a node that runs tasks and sends webhooks: both commands take them."""
+    if gateway is not None:
+        _check_gateway_fits(gateway, sandbox, sandbox_env or [])
     return {
         "agent_modules": _modules(agents),
         "command_agents": _command_agents(command_agents),
@@ -504,6 +588,7 @@ def _running_tasks(
         "webhook_timeout_seconds": positive_seconds(webhook_timeout),
         "webhook_retry_schedule": schedule(webhook_retry_schedule),
         "log_level": log_level.lower(),
+        "gateway": gateway,
     }
 
 
@@ -545,6 +630,71 @@ def _sandbox_policy(
         disk_limit_mb=disk_mb,
         max_processes=max_processes,
     )
+
+
+def _gateway(
+    providers: list[str] | None,
+    prices: Path | None,
+    requests_per_minute: int,
+    tokens_per_minute: int,
+    task_spend_cap: str,
+    timeout: str,
+) -> GatewaySettings | None:
+    """The model gateway's options, checked: each mistake is one line naming the option."""
+    try:
+        declared = parse_providers(_split_specs(providers))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--llm-provider") from None
+    if not declared:
+        return None
+    try:
+        table = PriceTable.load(prices)
+    except PriceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--llm-prices") from None
+    try:
+        cap = to_micros(task_spend_cap)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--llm-task-spend-cap") from None
+    if cap < 0:
+        raise typer.BadParameter("cannot be negative", param_hint="--llm-task-spend-cap")
+    return GatewaySettings(
+        providers=declared,
+        prices=table,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+        task_spend_cap_micros=cap,
+        read_timeout_seconds=positive_seconds(timeout),
+    )
+
+
+def _split_specs(specs: list[str] | None) -> list[str]:
+    """Repeated options, or one variable with several separated by spaces."""
+    return [part for spec in specs or () for part in spec.split()]
+
+
+def _check_gateway_fits(
+    gateway: GatewaySettings, sandbox: SandboxPolicy, sandbox_env: list[str]
+) -> None:
+    hint = "--llm-provider"
+    if sandbox.network is not Network.EGRESS:
+        raise typer.BadParameter(
+            "the model gateway needs --sandbox-network egress (sandboxes reach it on their "
+            "own loopback, through the egress proxy)",
+            param_hint=hint,
+        )
+    for provider in gateway.providers:
+        if provider.key_env in sandbox_env:
+            raise typer.BadParameter(
+                f"{provider.key_env} holds the key of {provider.name!r} and is also given to "
+                "sandboxes with --sandbox-env; the gateway exists so that they never hold it",
+                param_hint=hint,
+            )
+    for rule in sandbox.allow_hosts:
+        if rule.port == gateway.port:
+            raise typer.BadParameter(
+                f"--sandbox-allow-host {rule} takes port {gateway.port}, the model gateway's",
+                param_hint=hint,
+            )
 
 
 def _command_agents(specs: list[str] | None) -> tuple[tuple[str, str], ...]:

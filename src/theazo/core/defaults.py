@@ -193,3 +193,14 @@ DASHBOARD_FAILURE_WINDOW_SECONDS = 3600.0  # "recent" failure rate: the tasks th
 DASHBOARD_SESSIONS_PAGE = 100  # sessions shown at once; the page asks for more
 DASHBOARD_EVENTS_KEEPALIVE_SECONDS = 15.0  # the live list's stream says it is alive this often
 TIMELINE_MAX_EVENTS = 200  # status changes shown of one task (a few per attempt)
+
+# --- Model gateway --------------------------------------------------------------------------
+MODEL_GATEWAY_PORT = 3129  # on each sandbox's own loopback, beside the egress proxy's 3128
+MODEL_GATEWAY_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # a prompt with a few images fits
+MODEL_GATEWAY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a whole (not streamed) answer, read to meter
+MODEL_GATEWAY_CONNECT_TIMEOUT_SECONDS = 10.0  # reaching a provider; past it the agent hears 502
+MODEL_GATEWAY_READ_TIMEOUT_SECONDS = 120.0  # a provider silent this long (no byte) is given up
+MODEL_GATEWAY_IDLE_SECONDS = 120.0  # a kept-alive connection with no request is closed after
+MODEL_GATEWAY_HEAD_BYTES = 64 * 1024  # a request's line and headers; more is no model call
+MODEL_GATEWAY_RATE_WINDOW_SECONDS = 60.0  # requests and tokens per minute: a sliding minute
+MODEL_GATEWAY_CONNECTIONS = 256  # to the providers, for all sandboxes of a node together

@@ -74,6 +74,14 @@ class ModelPrice:
         )
         return per_million * _PER_MILLION_TO_MINOR
 
+    def cost_micros(self, tokens: Tokens) -> int:
+        return to_micros(self.cost(tokens))
+
+
+def to_micros(amount: Decimal) -> int:
+    """An exact amount of minor units in micros (what costs are summed in), half up."""
+    return int((amount * cost.MICROS).to_integral_value(ROUND_HALF_UP))
+
 
 @dataclass(frozen=True, slots=True)
 class PriceTable:
@@ -155,7 +163,7 @@ class PriceTable:
     def cost_micros(self, model: str, tokens: Tokens) -> int:
         """``cost`` in the micros (millionths of a minor unit) costs are summed in, rounded
         half up: what a charge of that call adds."""
-        return int((self.cost(model, tokens) * cost.MICROS).to_integral_value(ROUND_HALF_UP))
+        return to_micros(self.cost(model, tokens))
 
 
 def _model_price(name: str, entry: Any, where: str) -> ModelPrice:

@@ -70,6 +70,9 @@ class IsolationSettings:
     max_open_files: int = defaults.SANDBOX_MAX_OPEN_FILES
     hidden_paths: tuple[str, ...] = ()  # never shown to a sandbox (the database)
     forwarded_ports: tuple[int, ...] = ()  # loopback ports a sandbox reaches the host's on
+    # Set in a sandbox with the egress network, for the server's services on its loopback
+    # (the model gateway's base URLs); never anything secret.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class IsolationSettings:
             "max_open_files": self.max_open_files,
             "hidden_paths": list(self.hidden_paths),
             "forwarded_ports": list(self.forwarded_ports),
+            "environment": [list(pair) for pair in self.environment],
         }
 
     @classmethod
@@ -94,6 +98,7 @@ class IsolationSettings:
             max_open_files=int(data["max_open_files"]),
             hidden_paths=tuple(data["hidden_paths"]),
             forwarded_ports=tuple(int(p) for p in data["forwarded_ports"]),
+            environment=tuple((str(k), str(v)) for k, v in data.get("environment", ())),
         )
 
 

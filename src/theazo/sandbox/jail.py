@@ -84,6 +84,7 @@ class Plan:
     drop_groups: bool  # the server is root: its supplementary groups must not reach a sandbox
     landlock_abi: int  # 0: no Landlock
     seccomp_program: bytes | None
+    environment: tuple[tuple[str, str], ...] = ()  # set with the egress listeners
 
     @property
     def unshare_flags(self) -> int:

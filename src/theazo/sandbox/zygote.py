@@ -193,6 +193,7 @@ class Zygote:
             drop_groups=self.drop_groups,
             landlock_abi=features.landlock_abi,
             seccomp_program=program,
+            environment=self.settings.environment,
         )
         while self.plan is not None:
             error = self._probe()

@@ -66,6 +66,20 @@ class BudgetWatch:
         if self._budgets.get(run.task.session_id) is not None:
             self.check_soon(run.task.session_id)
 
+    async def budget_left(self, run: TaskRun) -> int | None:
+        """What the run's session may still spend, in micros, now (this node's unsaved
+        charges counted); None when it has no budget. One read of the session's spend."""
+        session_id = run.task.session_id
+        if self._budgets.get(session_id, run.budget) is None:
+            return None
+        runs = [r for r in self._runs.get(session_id, ()) if not r.ended]
+        spend = await self.store.session_spend(session_id)
+        self._budgets[session_id] = spend.budget
+        if spend.budget is None:
+            return None
+        spent = spend.spent_micros + sum(r.pending_charge for r in runs)
+        return spend.budget * cost.MICROS - spent
+
     async def refresh(self) -> None:
         """Read the budgets of every session this node runs tasks of (one query); check a
         session at once when its budget was set or changed."""

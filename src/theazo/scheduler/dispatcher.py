@@ -30,6 +30,7 @@ from theazo.core.states import ErrorCode
 from theazo.sandbox.pool import SandboxPool
 from theazo.scheduler.budgets import BudgetWatch
 from theazo.scheduler.execution import RunSettings, TaskRun
+from theazo.scheduler.model_calls import RunAccount
 from theazo.scheduler.outcome import failed
 from theazo.scheduler.retries import Backoff, GaveUp, retrying
 from theazo.store.base import Store
@@ -95,6 +96,13 @@ class Dispatcher:
         await self.store.register_worker(
             self.worker_id, socket.gethostname(), os.getpid(), self.settings.concurrency
         )
+
+    def account(self, task_id: str) -> RunAccount | None:
+        """The running task ``task_id`` as the model gateway charges it; None if not ours."""
+        run = self.runs.get(task_id)
+        if run is None or run.ended:
+            return None
+        return RunAccount(run, self.budgets)
 
     @property
     def free_slots(self) -> int:

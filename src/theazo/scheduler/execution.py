@@ -27,6 +27,7 @@ from theazo.core.events import NewEvent
 from theazo.core.json_values import storable_text, why_not_storable
 from theazo.core.models import ClaimedTask, Outcome, TaskError
 from theazo.core.states import ErrorCode
+from theazo.core.usage import Tokens, UsageUpdate
 from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
 from theazo.sandbox.protocol import FrameTooLarge
 from theazo.scheduler.logs import LogLines
@@ -37,6 +38,8 @@ from theazo.store.base import Store
 log = logging.getLogger("theazo.scheduler")
 
 _MAX_CHARGED_MICROS = defaults.MAX_AMOUNT_MINOR_UNITS * cost.MICROS
+# Reports not saved yet: progress, message, charges, events, log bytes, model usage.
+_Pending = tuple[float | None, str | None, int, tuple[NewEvent, ...], int, UsageUpdate | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,9 @@ class TaskRun:
         self._pending_events: list[NewEvent] = []  # progress, charges and logs, in order
         self._pending_log_bytes = 0
         self._charged = 0  # micros this attempt charged: each charge event's total, and capped
+        self._usage = claimed.task.usage  # model tokens, its earlier attempts' included
+        self._pending_usage: UsageUpdate | None = None
+        self.model_micros = 0  # what this attempt's model calls cost (the gateway's cap)
         self._log = LogLines(settings.log_limit_bytes, claimed.task.log_bytes, store.now)
         self._logged_bytes = claimed.task.log_bytes  # what the store counts in the log
         self._late_logs: list[NewEvent] = []  # lines read once the task had ended
@@ -327,6 +333,28 @@ class TaskRun:
         if self._on_charge is not None:
             self._on_charge(self)
 
+    def record_model_call(self, model: str, tokens: Tokens, micros: int) -> None:
+        """A model call through the gateway: its tokens join the task's usage, its cost is
+        charged like the agent's own charges (one event, the session's budget checked)."""
+        if self.ended:
+            log.warning("task %s: a model call ended after the task; not charged", self.task_id)
+            return
+        self._usage = self._usage.add(model, tokens)
+        update = UsageUpdate(self._usage, tokens)
+        pending = self._pending_usage
+        self._pending_usage = update if pending is None else pending.then(update)
+        self.model_micros += micros
+        if micros and self._charged + micros <= _MAX_CHARGED_MICROS:
+            self._pending_charge += micros
+            description = (
+                f"model {model}: {tokens.input} input tokens ({tokens.cached} cached), "
+                f"{tokens.output} output tokens"
+            )
+            self._pending_events.append(self._charge_event(micros, description))
+        self._schedule_flush()
+        if micros and self._on_charge is not None:
+            self._on_charge(self)
+
     def _add_progress_event(self, event: NewEvent) -> None:
         """Keep each report as an event; a burst between two writes keeps its latest ones."""
         pending = self._pending_events
@@ -371,8 +399,9 @@ class TaskRun:
             if self.ended:
                 return
             pending = self._take_pending()
-            progress, message, charge, events, log_bytes = pending
-            if progress is None and message is None and not charge and not events:
+            progress, message, charge, events, log_bytes, usage = pending
+            nothing = progress is None and message is None and not charge and not events
+            if nothing and usage is None:
                 return
             now = asyncio.get_running_loop().time()
             try:
@@ -385,6 +414,7 @@ class TaskRun:
                     announce=self._should_announce(progress, message, now),
                     events=events,
                     log_bytes=log_bytes,
+                    usage=usage,
                 )
             except Exception as exc:
                 self._keep_pending(pending)
@@ -413,23 +443,25 @@ class TaskRun:
         self._last_announce = now
         return True
 
-    def _take_pending(self) -> tuple[float | None, str | None, int, tuple[NewEvent, ...], int]:
+    def _take_pending(self) -> _Pending:
         taken = (
             self._pending_progress,
             self._pending_message,
             self._pending_charge,
             tuple(self._pending_events),
             self._pending_log_bytes,
+            self._pending_usage,
         )
         self._pending_progress, self._pending_message, self._pending_charge = None, None, 0
         self._pending_events, self._pending_log_bytes = [], 0
+        self._pending_usage = None
         return taken
 
-    def _keep_pending(
-        self, taken: tuple[float | None, str | None, int, tuple[NewEvent, ...], int]
-    ) -> None:
+    def _keep_pending(self, taken: _Pending) -> None:
         """Put back reports a failed save took, before those come meanwhile (which win)."""
-        progress, message, charge, events, log_bytes = taken
+        progress, message, charge, events, log_bytes, usage = taken
+        if usage is not None:
+            self._pending_usage = usage.then(self._pending_usage)
         if self._pending_progress is None:
             self._pending_progress = progress
         if self._pending_message is None:
@@ -446,7 +478,7 @@ class TaskRun:
             if self.ended:
                 return
             self.ended = True
-            progress, message, charge, events, log_bytes = self._take_pending()
+            progress, message, charge, events, log_bytes, usage = self._take_pending()
             outcome = replace(
                 outcome,
                 progress=progress,
@@ -454,6 +486,7 @@ class TaskRun:
                 charged_micros=charge,
                 events=events,
                 log_bytes=log_bytes,
+                usage=usage,
             )
             try:
                 await retrying(
