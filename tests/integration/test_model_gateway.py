@@ -18,7 +18,7 @@ from tests.support.fake_models import PRICES_TOML, FakeProvider, expected_usage,
 from tests.support.server import ServerProcess
 from theazo import Theazo
 from theazo.gateway.prices import PriceTable, Tokens
-from theazo.sdk import ChargeEvent
+from theazo.sdk import ChargeEvent, ProgressEvent
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -65,14 +65,27 @@ def gateway_server(
         "--llm-prices", str(prices),
         "--llm-timeout", "2s",
         "--compute-price", "0",
+        # Each test has its own session, and makes fewer calls than this unless it tests it.
+        "--llm-requests-per-minute", "4",
+        "--llm-tokens-per-minute", "2500",  # a fake call uses about 1,020 tokens
+        "--llm-task-spend-cap", "1000",  # cents; a fake-gpt call costs 187
     ]  # fmt: skip
     with start_server(*args, env=keys) as server:
         yield server
 
 
-def run_code(server: ServerProcess, api_key: str, code: str, user: str, **input: Any) -> Any:
+def run_code(
+    server: ServerProcess,
+    api_key: str,
+    code: str,
+    user: str,
+    budget: int | None = None,
+    **input: Any,
+) -> Any:
     with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
         session = theazo.sessions.for_user(user)
+        if budget is not None:
+            session.update_limits(budget=budget)
         return session.run(agent="attacker", input={"code": textwrap.dedent(code), **input})
 
 
@@ -325,3 +338,121 @@ result = {"found": found, "env": key_env, "leak": answer.choices[0].message.cont
     for answer in answers:
         assert secret not in answer and keys[ANTHROPIC_KEY_ENV] not in answer
     assert secret not in gateway_server.log()
+
+
+CALLS = """
+import openai
+client = openai.OpenAI(max_retries=0)
+outcomes = []
+for max_tokens in input["calls"]:
+    extra = {"max_tokens": max_tokens} if max_tokens else {}
+    try:
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "hello world"}], **extra)
+        outcomes.append("ok")
+    except openai.APIStatusError as exc:
+        outcomes.append({"status": exc.status_code, "error": str(exc),
+                         "retry_after": exc.response.headers.get("retry-after")})
+        ctx.progress(None, f"refused: {exc.status_code}")
+result = outcomes
+"""
+
+
+def test_a_call_once_the_budget_is_spent_is_refused_and_the_task_ends_budget_exceeded(
+    gateway_server: ServerProcess, api_key: str, openai_fake: FakeProvider
+) -> None:
+    # 187 cents a call: the second passes the budget of 300 (its cost is not known before),
+    # and the task is stopped; a third, if the agent gets that far, is refused.
+    task = run_code(gateway_server, api_key, CALLS, "budget-spent", budget=300, calls=[0, 0, 0])
+    assert task.status == "failed" and task.error.code == "budget_exceeded", (
+        task.output,
+        task.cost,
+    )
+    assert task.cost.amount == 374
+    assert task.usage.tokens.input == 2 * 1001
+
+
+def test_a_call_that_could_cross_the_budget_is_refused_before_the_provider_is_called(
+    gateway_server: ServerProcess, api_key: str, openai_fake: FakeProvider
+) -> None:
+    before = len(openai_fake.received)
+    # max_tokens 1,000 could cost 800 cents of output alone: more than the 300 left.
+    task = run_code(gateway_server, api_key, CALLS, "budget-cross", budget=300, calls=[1000])
+    assert task.status == "failed" and task.error.code == "budget_exceeded", (
+        task.output,
+        task.cost,
+    )
+    assert "could cost 800 minor units, more than the 300 left" in task.error.message
+    assert len(openai_fake.received) == before
+    assert task.cost.amount == 0 and not task.usage.by_model
+
+
+def test_a_tasks_model_spend_cap_refuses_the_call_that_could_pass_it(
+    gateway_server: ServerProcess, api_key: str
+) -> None:
+    # 187 cents spent; a second call of up to 1,100 output tokens (880 cents) could pass 1,000.
+    task = run_code(gateway_server, api_key, CALLS, "task-cap", calls=[0, 1100])
+    assert task.status == "completed", task.error
+    first, second = task.output
+    assert first == "ok"
+    assert second["status"] == 402
+    assert "cost 187 minor units, and its cap is 1000" in second["error"]
+    assert "could cost 880 more" in second["error"]
+    assert task.cost.amount == 187
+
+
+def test_a_sessions_tokens_per_minute_are_limited_with_retry_after(
+    gateway_server: ServerProcess, api_key: str
+) -> None:
+    # About 1,020 tokens a call: after three, the session passed 2,500 this minute.
+    task = run_code(gateway_server, api_key, CALLS, "tokens-per-minute", calls=[0, 0, 0, 0])
+    assert task.status == "completed", task.error
+    *passed, refused = task.output
+    assert passed == ["ok", "ok", "ok"]
+    assert refused["status"] == 429 and "tokens in the last minute" in refused["error"]
+    assert 1 <= int(refused["retry_after"]) <= 60
+
+
+def test_a_sessions_requests_per_minute_are_limited_with_retry_after(
+    gateway_server: ServerProcess, api_key: str
+) -> None:
+    code = """
+import os, httpx
+url = os.environ["OPENAI_BASE_URL"] + "/models"
+answers = [httpx.get(url, timeout=10) for _ in range(5)]
+result = [(a.status_code, a.headers.get("retry-after")) for a in answers]
+"""
+    task = run_code(gateway_server, api_key, code, "requests-per-minute")
+    assert task.status == "completed", task.error
+    statuses = [status for status, _ in task.output]
+    assert statuses[:4] != [429] * 4 and statuses[4] == 429
+    assert 1 <= int(task.output[4][1]) <= 60
+
+
+def test_the_assistant_answers_in_tool_using_steps_billed_through_the_gateway(
+    gateway_server: ServerProcess, api_key: str, openai_fake: FakeProvider
+) -> None:
+    with Theazo(api_key=api_key, base_url=gateway_server.base_url) as theazo:
+        session = theazo.sessions.for_user("assistant")
+        task = session.run(
+            agent="assistant",
+            input={
+                "question": "How do workers claim jobs, and what is 6 * 7?",
+                "model": "fake-gpt",
+            },
+        )
+        events = list(session.tasks.stream(task.task_id))
+    progress = [e.message for e in events if isinstance(e, ProgressEvent)]
+    assert task.status == "completed", task.error
+    output = task.output
+    assert output["steps"] == 3
+    assert [tool["name"] for tool in output["tools"]] == ["search_notes", "calculate"]
+    assert output["tools"][1]["arguments"] == {"expression": "6 * 7"}
+    # The fake answers with the tools' results: the notes' passage and the product.
+    assert "[task-queues.md]" in output["answer"] and "| 42" in output["answer"]
+    assert any("search_notes" in (text or "") for text in progress)
+    assert progress[-1] == "Answered in 3 steps"
+    # Three model calls, metered by the gateway (the agent charged nothing itself).
+    assert sum(t.input for t in task.usage.by_model.values()) == task.usage.tokens.input
+    assert task.usage.tokens.input == (1000 + 2) + (1000 + 4) + (1000 + 6)
+    assert openai_fake.received[-1].headers["authorization"].startswith("Bearer sk-real-")

@@ -75,6 +75,31 @@ def _text_of(body: dict[str, Any]) -> str:
     return str(content)
 
 
+def _tool_step(body: dict[str, Any]) -> dict[str, Any] | None:
+    """With tools offered, the fake calls each once, in order (the search with the user's
+    question, an ``expression`` with ``6 * 7``), then answers with what they returned."""
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    results = [m["content"] for m in messages if m.get("role") == "tool"]
+    if not tools:
+        return None
+    if len(results) >= len(tools):
+        return {
+            "role": "assistant",
+            "content": "answer from tools: " + " | ".join(r[:80] for r in results),
+        }
+    function = tools[len(results)]["function"]
+    (parameter,) = function["parameters"]["required"]
+    question = next(m["content"] for m in messages if m.get("role") == "user")
+    value = "6 * 7" if parameter == "expression" else question
+    call = {
+        "id": f"call_{len(results)}",
+        "type": "function",
+        "function": {"name": function["name"], "arguments": json.dumps({parameter: value})},
+    }
+    return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     provider: FakeProvider
@@ -93,14 +118,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         answer = "echo: " + _text_of(body)
         if model.startswith("leaky"):
             answer = "your key is " + headers.get("authorization", headers.get("x-api-key", ""))
-        tokens = expected_usage(len(body.get("messages") or []), answer)
         if self.provider.kind == "openai":
-            self._openai(body, model, answer, tokens)
+            self._openai(body, model, answer)
         else:
-            self._anthropic(body, model, answer, tokens)
+            self._anthropic(body, model, answer)
 
-    def _openai(self, body: dict[str, Any], model: str, answer: str, tokens: Any) -> None:
-        given, output, cached = tokens
+    def _openai(self, body: dict[str, Any], model: str, answer: str) -> None:
+        step = _tool_step(body)
+        if step is not None:  # the output is the tool call, or the answer from the tools
+            answer = step.get("content") or step["tool_calls"][0]["function"]["arguments"]
+        given, output, cached = expected_usage(len(body.get("messages") or []), answer)
         usage = {
             "prompt_tokens": given,
             "completion_tokens": output,
@@ -109,7 +136,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         }
         base = {"id": "chatcmpl-1", "created": 1, "model": f"{model}-2026-01-01"}
         if not body.get("stream"):
-            message = {"role": "assistant", "content": answer}
+            message = step or {"role": "assistant", "content": answer}
             self._json(
                 {
                     **base,
@@ -129,8 +156,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             events.append({**chunk, "choices": [], "usage": usage})
         self._sse([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"])
 
-    def _anthropic(self, body: dict[str, Any], model: str, answer: str, tokens: Any) -> None:
-        given, output, cached = tokens
+    def _anthropic(self, body: dict[str, Any], model: str, answer: str) -> None:
+        given, output, cached = expected_usage(len(body.get("messages") or []), answer)
         # Anthropic counts cache reads apart from input_tokens.
         usage = {
             "input_tokens": given - cached,

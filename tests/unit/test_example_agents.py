@@ -16,7 +16,8 @@ import pydantic
 import pytest
 
 from theazo import Context
-from theazo.agent import BUNDLED_AGENT_MODULES, load_agents
+from theazo.agent import BUNDLED_AGENT_MODULES, AgentFailed, load_agents
+from theazo.agents.examples.assistant import AssistantInput, assistant, calculate, search_notes
 from theazo.agents.examples.data_processor import DataProcessorInput, data_processor
 from theazo.agents.examples.researcher import ResearcherInput, researcher
 from theazo.sandbox import protocol
@@ -90,7 +91,8 @@ def assert_progress_ends_complete(reports: list[tuple[float | None, str | None]]
 def test_the_examples_package_registers_every_example_agent() -> None:
     agents = load_agents(BUNDLED_AGENT_MODULES)
 
-    assert {"echo", "data_processor", "researcher"} <= set(agents)
+    assert {"echo", "data_processor", "researcher", "assistant"} <= set(agents)
+    assert agents["assistant"].input_model is AssistantInput
     assert agents["data_processor"].input_model is DataProcessorInput
     assert agents["researcher"].input_model is ResearcherInput
 
@@ -331,3 +333,38 @@ def test_researcher_input_is_checked(raw: dict[str, Any]) -> None:
         ResearcherInput.model_validate(raw)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(raw, ResearcherInput.model_json_schema())
+
+
+# --- assistant -----------------------------------------------------------------------------
+# Its model calls are tested through the gateway, against a fake provider
+# (tests/integration/test_model_gateway.py); here, what it does without one, and its tools.
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {},
+            "no model provider is configured for this deployment: start the server with "
+            "--llm-provider",
+        ),
+        ({"THEAZO_MODEL_GATEWAY": "1"}, "has no OpenAI-compatible provider"),
+    ],
+)
+def test_assistant_without_a_provider_says_so(
+    channel: TaskChannel, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], says: str
+) -> None:
+    for name in ("THEAZO_MODEL_GATEWAY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(AgentFailed) as failed:
+        assistant(channel.ctx, AssistantInput(question="What is 6 * 7?"))
+    assert failed.value.code == "no_model_provider"
+    assert says in failed.value.message
+
+
+def test_assistant_tools_search_the_notes_and_do_arithmetic_only() -> None:
+    assert "[task-queues.md]" in search_notes("how do workers claim jobs")
+    assert calculate("6 * (3 + 4) / 2") == 21
+    for hostile in ("__import__('os')", "2 ** 10000", "open('x')", "1 +"):
+        with pytest.raises(ValueError, match=r"arithmetic|exponent|only numbers"):
+            calculate(hostile)

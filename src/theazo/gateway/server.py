@@ -233,6 +233,16 @@ class ModelGateway:
         worst = 0
         if price is not None and call.max_tokens > 0:
             worst = price.cost_micros(Tokens(output=call.max_tokens))
+        left = await account.budget_left_micros()
+        if left is not None and (left <= 0 or worst > left):
+            message = (
+                "the session's budget is spent"
+                if left <= 0
+                else f"this call could cost {_amount(worst)} minor units, more than the "
+                f"{_amount(left)} left of the session's budget"
+            )
+            account.stop_for_budget(f"a model call was refused: {message}")
+            raise GatewayError(402, "budget_exceeded", f"{message}; the task is stopped")
         cap = self.settings.task_spend_cap_micros
         spent = account.model_spent_micros
         if cap and (spent >= cap or spent + worst > cap):
@@ -243,17 +253,6 @@ class ModelGateway:
                 f"{_amount(cap)}"
                 + (f"; this call could cost {_amount(worst)} more" if spent < cap else ""),
             )
-        left = await account.budget_left_micros()
-        if left is None or (left > 0 and worst <= left):
-            return
-        message = (
-            "the session's budget is spent"
-            if left <= 0
-            else f"this call could cost {_amount(worst)} minor units, more than the "
-            f"{_amount(left)} left of the session's budget"
-        )
-        account.stop_for_budget(f"a model call was refused: {message}")
-        raise GatewayError(402, "budget_exceeded", f"{message}; the task is stopped")
 
     async def _send(self, provider: Provider, request: httpx.Request) -> httpx.Response:
         try:
