@@ -8,6 +8,7 @@ import secrets
 import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("backend")
 KEY_ENV = "THEAZO_TEST_PROVIDER_KEY"
 ANTHROPIC_KEY_ENV = "THEAZO_TEST_ANTHROPIC_KEY"
 PRICES = PriceTable.parse(PRICES_TOML)
+NODE_AGENT = Path(__file__).parents[1] / "support" / "commands" / "model_call.mjs"
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,7 @@ def gateway_server(
         "--llm-requests-per-minute", "4",
         "--llm-tokens-per-minute", "2500",  # a fake call uses about 1,020 tokens
         "--llm-task-spend-cap", "1000",  # cents; a fake-gpt call costs 187
+        "--command-agent", f"node_model={NODE_AGENT}",
     ]  # fmt: skip
     with start_server(*args, env=keys) as server:
         yield server
@@ -456,3 +459,23 @@ def test_the_assistant_answers_in_tool_using_steps_billed_through_the_gateway(
     assert sum(t.input for t in task.usage.by_model.values()) == task.usage.tokens.input
     assert task.usage.tokens.input == (1000 + 2) + (1000 + 4) + (1000 + 6)
     assert openai_fake.received[-1].headers["authorization"].startswith("Bearer sk-real-")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_nodes_fetch_reaches_the_gateway_unchanged(
+    gateway_server: ServerProcess, api_key: str, stream: bool
+) -> None:
+    with Theazo(api_key=api_key, base_url=gateway_server.base_url) as theazo:
+        session = theazo.sessions.for_user(f"node-{stream}")
+        task = session.run(
+            agent="node_model", input={"model": "fake-gpt", "text": "from node", "stream": stream}
+        )
+        log = [line.text for line in session.tasks.logs(task.task_id).data]
+    assert task.status == "completed", (task.error, log[:5])
+    assert task.output["status"] == 200
+    assert "echo:" in task.output["text"] and "node" in task.output["text"]
+    if stream:  # the usage chunk the gateway asked for is not passed on
+        assert '"choices": []' not in task.output["text"] and "[DONE]" in task.output["text"]
+    given, output, cached = expected_usage(1, "echo: from node")
+    assert task.usage.tokens.model_dump() == {"input": given, "output": output, "cached": cached}
+    assert task.cost.amount == round(cents("fake-gpt", Tokens(given, output, cached)))

@@ -149,6 +149,7 @@ SANDBOX_NETWORK = "egress"  # public destinations only, through the server's pro
 SANDBOX_DISK_LIMIT_MB = 512  # workspace, /tmp and /dev/shm together: a tmpfs, so memory
 SANDBOX_MAX_PROCESSES = 256  # a build with a few tools fits; a fork bomb stops here
 SANDBOX_MAX_OPEN_FILES = 4096  # bounds the kernel memory one sandbox can pin with files
+NODE_PROBE_SECONDS = 5.0  # once at start: does this host's Node take a flag sandboxes need
 SANDBOX_ROOT_SERVER_UID = 65534  # nobody: who a root server's sandboxes are on the host
 EGRESS_CONNECTIONS_PER_SANDBOX = 64  # open at once; a sandbox cannot use up the server's files
 EGRESS_HEAD_TIMEOUT_SECONDS = 30.0  # a client sends its request line and headers by then

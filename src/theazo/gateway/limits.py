@@ -49,6 +49,7 @@ class RateLimits:
         self._clock = clock
         self._window = window_seconds
         self._sessions: dict[str, _Window] = {}
+        self._swept = clock()
 
     @property
     def enabled(self) -> bool:
@@ -59,6 +60,8 @@ class RateLimits:
         if not self.enabled:
             return None
         now = self._clock()
+        if now - self._swept > self._window:
+            self.forget_idle()
         window = self._sessions.setdefault(session_id, _Window())
         window.expire(now, self._window)
         rpm, tpm = self.requests_per_minute, self.tokens_per_minute
@@ -87,7 +90,7 @@ class RateLimits:
 
     def forget_idle(self) -> None:
         """Drop the windows of sessions with nothing left in them (bounded memory)."""
-        now = self._clock()
+        now = self._swept = self._clock()
         for session_id, window in list(self._sessions.items()):
             window.expire(now, self._window)
             if not window.requests and not window.tokens:

@@ -364,9 +364,6 @@ class ModelGateway:
                 data = data.replace(secret, b"[redacted]")
         return data
 
-    def forget_idle(self) -> None:
-        self._limits.forget_idle()
-
 
 def _amount(micros: int) -> str:
     return f"{micros / cost.MICROS:.4f}".rstrip("0").rstrip(".")

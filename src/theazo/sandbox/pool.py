@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -32,6 +34,26 @@ from theazo.sandbox.isolation import IsolationSettings, Network, Tier, missing_f
 from theazo.sandbox.limits import ResourceLimits
 
 log = logging.getLogger("theazo.sandbox")
+
+
+@functools.cache
+def _node_wasm_flag() -> str | None:
+    """Node's fetch (undici) parses HTTP in WebAssembly, whose memories V8 reserves with
+    gigabytes of guard pages: under a sandbox's address-space limit every fetch fails with
+    "Cannot allocate Wasm memory". Without the trap handler V8 checks bounds itself and needs
+    no reservation. The flag where this host's Node knows it (20.15, 22.2 and later; an older
+    Node would refuse to start with it), else None."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    flag = "--disable-wasm-trap-handler"
+    try:
+        probe = subprocess.run(
+            [node, flag, "-e", ""], capture_output=True, timeout=defaults.NODE_PROBE_SECONDS
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return flag if probe.returncode == 0 else None
 
 
 class SandboxError(Exception):
@@ -426,6 +448,10 @@ class SandboxPool:
         paths = [*self.settings.python_path, *env.get("PYTHONPATH", "").split(os.pathsep)]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         env["PYTHONUNBUFFERED"] = "1"
+        if self.settings.limits.memory_mb > 0:
+            flag = _node_wasm_flag()
+            if flag and flag not in env.get("NODE_OPTIONS", ""):
+                env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {flag}".strip()
         return env
 
     async def close(self) -> None:
