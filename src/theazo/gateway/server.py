@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ class ModelGateway:
         conn = h11.Connection(
             h11.SERVER, max_incomplete_event_size=defaults.MODEL_GATEWAY_HEAD_BYTES
         )
+        _no_delay(writer)
         while True:
             try:
                 received = await _read_request(conn, reader)
@@ -314,9 +316,8 @@ class ModelGateway:
                 self._charge(account, call, metered)
         body = self._scrubbed(body)
         headers = [*_response_headers(response), (b"content-length", str(len(body)).encode())]
-        await _write(conn, writer, h11.Response(status_code=response.status_code, headers=headers))
-        await _write(conn, writer, h11.Data(data=body))
-        await _write(conn, writer, h11.EndOfMessage())
+        head = h11.Response(status_code=response.status_code, headers=headers)
+        await _write(conn, writer, head, h11.Data(data=body), h11.EndOfMessage())
 
     async def _relay_stream(
         self,
@@ -457,11 +458,21 @@ async def _next_event(
         conn.receive_data(data)
 
 
-async def _write(conn: h11.Connection, writer: asyncio.StreamWriter, event: Any) -> None:
-    data = conn.send(event)
+async def _write(conn: h11.Connection, writer: asyncio.StreamWriter, *events: Any) -> None:
+    """Send events in one write: a head and its body in separate segments would cost a round
+    trip more to a client that reads them together."""
+    data = b"".join(conn.send(event) or b"" for event in events)
     if data:
         writer.write(data)
         await writer.drain()
+
+
+def _no_delay(writer: asyncio.StreamWriter) -> None:
+    """Each event of a stream goes out as it comes, not held back for an acknowledgement."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def _send_error(
@@ -489,9 +500,8 @@ async def _send_error(
         headers.append((b"x-should-retry", b"false"))
     with contextlib.suppress(ConnectionError, RuntimeError):
         if conn.our_state is h11.SEND_RESPONSE:
-            await _write(conn, writer, h11.Response(status_code=error.status, headers=headers))
-            await _write(conn, writer, h11.Data(data=body))
-            await _write(conn, writer, h11.EndOfMessage())
+            response = h11.Response(status_code=error.status, headers=headers)
+            await _write(conn, writer, response, h11.Data(data=body), h11.EndOfMessage())
         else:  # no request was read: h11 answers nothing, so the bytes are written here
             head = f"HTTP/1.1 {error.status} Error\r\nConnection: close\r\n".encode()
             lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
