@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import secrets
+import sys
 import tempfile
 import textwrap
 import time
@@ -32,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.…`, `tests.…` as a script
+
 from tests.support.fake_models import PRICES_TOML, fake_provider
 from tests.support.server import ServerProcess
 
