@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -71,6 +72,38 @@ result = {"allowed": allowed[:27], "other": other, "proxied": proxied[:27],
         "proxied": hello,
         "other_proxied": 403,
     }
+    # Both answers that came through (2,700 bytes of body each) are counted on the task.
+    network = task.usage.network
+    assert network.received_bytes > 2 * 2700 and network.sent_bytes > 0
+    assert network.connections >= 2
+
+
+def test_a_cancelled_tasks_traffic_is_counted_too(
+    start_server: StartServer, api_key: str, fake_service: int
+) -> None:
+    code = """
+import time, httpx
+with httpx.Client(timeout=10) as client:
+    client.get(f"http://127.0.0.1:{input['port']}/")
+ctx.progress(0.5, "fetched")
+time.sleep(60)
+"""
+    with (
+        start_server("--sandbox-allow-host", f"127.0.0.1:{fake_service}") as server,
+        Theazo(api_key=api_key, base_url=server.base_url) as theazo,
+    ):
+        session = theazo.sessions.for_user("egress-cancelled")
+        task = session.tasks.submit(agent="attacker", input={"code": code, "port": fake_service})
+        for event in session.tasks.stream(task.task_id):
+            if event.event == "progress":
+                break
+        session.tasks.cancel(task.task_id)
+        deadline = time.monotonic() + 10
+        while (got := session.tasks.get(task.task_id)).usage.network.connections == 0:
+            assert time.monotonic() < deadline, "the cancelled task's traffic was not counted"
+            time.sleep(0.05)
+    assert got.status == "cancelled"
+    assert got.usage.network.received_bytes > 2700 and got.usage.network.connections == 1
 
 
 def test_no_network_at_all(start_server: StartServer, api_key: str, fake_service: int) -> None:

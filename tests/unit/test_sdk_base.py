@@ -406,6 +406,7 @@ def test_the_public_surface_is_pinned() -> None:
         "LogEvent",
         "LogLine",
         "LogPage",
+        "Network",
         "NotFoundError",
         "PayloadTooLargeError",
         "PreviousSecret",

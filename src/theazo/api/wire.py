@@ -197,9 +197,18 @@ class TokensOut(WireModel):
     cached: int = Field(description="The input tokens read from the provider's prompt cache.")
 
 
+class NetworkOut(WireModel):
+    sent_bytes: int = Field(description="Bytes its sandbox sent through the egress proxy.")
+    received_bytes: int = Field(description="Bytes its sandbox received through it.")
+    connections: int = Field(description="Connections its sandbox opened through it.")
+
+
 class TaskUsageOut(WireModel):
     tokens: TokensOut = Field(description="Model tokens of all its model calls.")
     by_model: dict[str, TokensOut] = Field(description="The same, by model.")
+    network: NetworkOut = Field(
+        description="Its sandbox's traffic out, over all its attempts (docs/api.md, Usage)."
+    )
 
 
 class TaskOut(WireModel):
@@ -251,7 +260,7 @@ def task_json(task: Task, now: datetime) -> dict[str, Any]:
         "output": task.output,
         "error": None if error is None else {"code": error.code, "message": error.message},
         "cost": {"amount": cost.amount, "currency": cost.currency},
-        "usage": task.usage.wire(),
+        "usage": {**task.usage.wire(), "network": task.network.wire()},
         "webhook": task.webhook_url,
         "webhookEvents": list(task.webhook_events),
         "metadata": task.metadata,

@@ -8,7 +8,7 @@ from typing import Any
 
 from theazo.core import cost
 from theazo.core.states import Priority, TaskStatus
-from theazo.core.usage import ModelUsage, Tokens, UsageUpdate
+from theazo.core.usage import ModelUsage, NetworkUsage, Tokens, UsageUpdate
 
 JSON = Any  # any value json.loads can return
 
@@ -103,6 +103,7 @@ class Task:
     event_seq: int = 0  # the id of its latest event (core/events.py)
     log_bytes: int = 0  # what its log holds, counted against the cap
     usage: ModelUsage = ModelUsage()  # model tokens by model, over all its attempts
+    network: NetworkUsage = NetworkUsage()  # its egress, over all its attempts
 
     def cost_at(self, now: datetime) -> Cost:
         """The running total: a running task's compute accrues until it stops."""
@@ -138,6 +139,7 @@ class Outcome:
     events: tuple[Any, ...] = ()  # events not yet saved (core/events.py: NewEvent)
     log_bytes: int = 0  # what the log lines among them hold
     usage: UsageUpdate | None = None  # model usage not yet saved
+    network: NetworkUsage = NetworkUsage()  # the attempt's egress, added to the task's
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,34 @@ class ModelUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkUsage:
+    """What a task's sandbox sent and received through the egress proxy, over all its
+    attempts: bytes of the connections' payloads (TLS included, as it goes on the wire
+    inside the tunnel; not the proxy's own CONNECT lines) and how many it opened."""
+
+    sent: int = 0
+    received: int = 0
+    connections: int = 0
+
+    def __add__(self, other: NetworkUsage) -> NetworkUsage:
+        return NetworkUsage(
+            self.sent + other.sent,
+            self.received + other.received,
+            self.connections + other.connections,
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.received or self.connections)
+
+    def wire(self) -> dict[str, int]:
+        return {
+            "sentBytes": self.sent,
+            "receivedBytes": self.received,
+            "connections": self.connections,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class UsageUpdate:
     """A run's model usage to save: the task's usage now (replacing what the store holds; the
     run holds the task's row, so no one else changes it) and what it added since the last

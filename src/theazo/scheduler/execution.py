@@ -27,7 +27,8 @@ from theazo.core.events import NewEvent
 from theazo.core.json_values import storable_text, why_not_storable
 from theazo.core.models import ClaimedTask, Outcome, TaskError
 from theazo.core.states import ErrorCode
-from theazo.core.usage import Tokens, UsageUpdate
+from theazo.core.usage import NetworkUsage, Tokens, UsageUpdate
+from theazo.sandbox.egress import Usage
 from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
 from theazo.sandbox.protocol import FrameTooLarge
 from theazo.scheduler.logs import LogLines
@@ -83,6 +84,7 @@ class TaskRun:
         self.sandbox: Sandbox | None = None
         self.ended = False  # an outcome is decided (by us or by someone else)
         self.settled = False  # the store holds the task's end (ours or someone else's)
+        self._network_recorded = False  # its egress went with the end we recorded
         self._kill_requested = False
         self._pending_progress: float | None = None
         self._pending_message: str | None = None
@@ -153,7 +155,9 @@ class TaskRun:
         await self._record(classify(report, exit_status, self.settings.cpu_limit_seconds))
         await output
         await self._store_late_logs()
-        await self.sandbox.close_network()
+        network = await self.sandbox.close_network()
+        if not self._network_recorded:
+            await self._store_network(network)
         self._log_end(exit_status)
 
     async def _exited(self, sandbox: Sandbox, answered: bool) -> ExitStatus:
@@ -487,9 +491,10 @@ class TaskRun:
                 events=events,
                 log_bytes=log_bytes,
                 usage=usage,
+                network=self._network_so_far(),
             )
             try:
-                await retrying(
+                finished = await retrying(
                     lambda: self.store.finish(self.task_id, self.task.attempt, outcome),
                     f"record the end of task {self.task_id}",
                     stopping=self.stopping,
@@ -498,6 +503,32 @@ class TaskRun:
                 log.error("task %s: %s", self.task_id, exc)
                 return
             self.settled = True
+            # None: the task had ended elsewhere (a cancel); its egress is added at the end.
+            self._network_recorded = finished is not None
+
+    def _network_so_far(self) -> NetworkUsage:
+        """The egress counted until now, recorded with the end: what the sandbox still sends
+        after its end is recorded is not counted (it is being stopped)."""
+        egress = None if self.sandbox is None else self.sandbox.egress
+        if egress is None:
+            return NetworkUsage()
+        used = egress.usage
+        return NetworkUsage(used.sent, used.received, used.connections)
+
+    async def _store_network(self, used: Usage) -> None:
+        """The egress of a run whose end was recorded elsewhere (a cancel): added to its task
+        once the sandbox is gone; a store that will not take it loses only this count."""
+        network = NetworkUsage(used.sent, used.received, used.connections)
+        if not network:
+            return
+        try:
+            await retrying(
+                lambda: self.store.add_network_usage(self.task_id, self.task.attempt, network),
+                f"record the network use of task {self.task_id}",
+                stopping=self.stopping,
+            )
+        except GaveUp as exc:
+            log.warning("task %s: %s", self.task_id, exc)
 
     # --- stopping --------------------------------------------------------------------------
     def request_kill(self) -> None:

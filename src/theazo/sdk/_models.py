@@ -83,16 +83,33 @@ class Tokens(WireModel):
     cached: int = 0
 
 
-class TaskUsage(WireModel):
-    """The model tokens a task's calls through the model gateway used.
+class Network(WireModel):
+    """A task's traffic out of its sandbox, through the server's egress proxy.
 
     Attributes:
-        tokens: All its calls together.
+        sent_bytes: Bytes sent, over all its attempts.
+        received_bytes: Bytes received.
+        connections: Connections opened.
+    """
+
+    sent_bytes: int = 0
+    received_bytes: int = 0
+    connections: int = 0
+
+
+class TaskUsage(WireModel):
+    """What a task used: the model tokens of its calls through the model gateway, and its
+    sandbox's network traffic.
+
+    Attributes:
+        tokens: All its model calls together.
         by_model: The same, by model name.
+        network: Bytes sent and received through the egress proxy.
     """
 
     tokens: Tokens = Field(default_factory=Tokens)
     by_model: dict[str, Tokens] = Field(default_factory=dict)
+    network: Network = Field(default_factory=Network)
 
 
 class TaskError(WireModel):

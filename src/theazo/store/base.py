@@ -36,7 +36,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import Priority, Scheduling, TaskStatus
-from theazo.core.usage import UsageUpdate
+from theazo.core.usage import NetworkUsage, UsageUpdate
 from theazo.store.events import EventHub
 
 
@@ -303,6 +303,11 @@ class Store(abc.ABC):
     async def forget_silent_workers(self, silent_since: datetime) -> int:
         """Delete the workers not heard from since then (their tasks were rescued long ago);
         returns how many."""
+
+    @abc.abstractmethod
+    async def add_network_usage(self, task_id: str, attempt: int, network: NetworkUsage) -> None:
+        """Add an attempt's egress to its task, whatever the task's state now (for a run whose
+        end someone else recorded, such as a cancel)."""
 
     @abc.abstractmethod
     async def prune_finished_tasks(self, finished_before: datetime, limit: int) -> int:

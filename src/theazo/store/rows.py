@@ -17,7 +17,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import Priority, TaskStatus
-from theazo.core.usage import ModelUsage, Tokens
+from theazo.core.usage import ModelUsage, NetworkUsage, Tokens
 from theazo.store.base import Store
 
 Row = Mapping[str, Any]
@@ -75,6 +75,9 @@ def task_from_row(row: Row, time_of: TimeOf, json_of: JsonOf = _loads_text) -> T
         event_seq=row["event_seq"],
         log_bytes=row["log_bytes"],
         usage=ModelUsage.from_json(json_of(row["usage"])),
+        network=NetworkUsage(
+            row["net_sent_bytes"], row["net_received_bytes"], row["net_connections"]
+        ),
     )
 
 

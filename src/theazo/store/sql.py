@@ -34,7 +34,7 @@ from theazo.core.models import (
     WebhookSecret,
 )
 from theazo.core.states import ErrorCode, Priority, TaskStatus
-from theazo.core.usage import Tokens, UsageUpdate
+from theazo.core.usage import NetworkUsage, Tokens, UsageUpdate
 from theazo.store import rows
 from theazo.store.base import (
     UNSET,
@@ -55,6 +55,14 @@ class JsonValue:
     """A JSON document as a query parameter (the backend encodes it)."""
 
     value: Any
+
+
+def _network_params(network: NetworkUsage) -> dict[str, int]:
+    return {
+        "net_sent": network.sent,
+        "net_received": network.received,
+        "net_connections": network.connections,
+    }
 
 
 def _usage_param(update: UsageUpdate | None) -> JsonValue | None:
@@ -657,6 +665,7 @@ class SQLStore(ProjectReads, abc.ABC):
                 events=len(outcome.events),
                 log_bytes=outcome.log_bytes,
                 usage=_usage_param(outcome.usage),
+                **_network_params(outcome.network),
             )
             assert row is not None
             finished = self._task(row)
@@ -670,6 +679,14 @@ class SQLStore(ProjectReads, abc.ABC):
             self._emit(Event.FINISHED, task_id)
             self._emit(Event.WORK)
         return finished
+
+    async def add_network_usage(self, task_id: str, attempt: int, network: NetworkUsage) -> None:
+        if not network:
+            return
+        async with self.transaction():
+            await self._one(
+                "add_network_usage", task_id=task_id, attempt=attempt, **_network_params(network)
+            )
 
     async def _announce(self, task: Task, event: str) -> None:
         """Queue the webhook of a task event, in the transaction that made it happen, so the

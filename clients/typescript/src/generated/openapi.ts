@@ -471,6 +471,24 @@ export interface components {
              */
             nextCursor: string | null;
         };
+        /** NetworkOut */
+        NetworkOut: {
+            /**
+             * Sentbytes
+             * @description Bytes its sandbox sent through the egress proxy.
+             */
+            sentBytes: number;
+            /**
+             * Receivedbytes
+             * @description Bytes its sandbox received through it.
+             */
+            receivedBytes: number;
+            /**
+             * Connections
+             * @description Connections its sandbox opened through it.
+             */
+            connections: number;
+        };
         /** PreviousSecretOut */
         PreviousSecretOut: {
             /** Secret */
@@ -701,6 +719,8 @@ export interface components {
             byModel: {
                 [key: string]: components["schemas"]["TokensOut"];
             };
+            /** @description Its sandbox's traffic out, over all its attempts (docs/api.md, Usage). */
+            network: components["schemas"]["NetworkOut"];
         };
         /** TokensOut */
         TokensOut: {

@@ -222,7 +222,10 @@ SET status = %(status)s, output = %(output)s, error_code = %(error_code)s,
     message = coalesce(%(message)s, message), compute_micros = compute_micros + %(compute_micros)s,
     charged_micros = charged_micros + %(charged_micros)s, finished_at = %(now)s,
     lease_expires_at = NULL, event_seq = event_seq + 2 + %(events)s,
-    log_bytes = log_bytes + %(log_bytes)s, usage = coalesce(%(usage)s, usage)
+    log_bytes = log_bytes + %(log_bytes)s, usage = coalesce(%(usage)s, usage),
+    net_sent_bytes = net_sent_bytes + %(net_sent)s,
+    net_received_bytes = net_received_bytes + %(net_received)s,
+    net_connections = net_connections + %(net_connections)s
 WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
 RETURNING *;
 
@@ -530,3 +533,12 @@ SELECT * FROM task_events
 WHERE task_pk = %(task_pk)s AND kind IN ('status', 'end')
 ORDER BY seq
 LIMIT %(limit)s;
+
+-- name: add_network_usage
+-- An attempt's egress when its end was recorded by someone else (a cancel): counted all the same.
+UPDATE tasks
+SET net_sent_bytes = net_sent_bytes + %(net_sent)s,
+    net_received_bytes = net_received_bytes + %(net_received)s,
+    net_connections = net_connections + %(net_connections)s
+WHERE task_id = %(task_id)s AND attempt = %(attempt)s
+RETURNING id;

@@ -77,6 +77,9 @@ CREATE TABLE tasks (
     event_seq             bigint NOT NULL DEFAULT 0,  -- the last id of its event stream
     log_bytes             bigint NOT NULL DEFAULT 0,  -- what its log holds, for the cap
     usage                 json,                       -- model tokens by model; null: none
+    net_sent_bytes        bigint NOT NULL DEFAULT 0,  -- its egress, over all its attempts
+    net_received_bytes    bigint NOT NULL DEFAULT 0,
+    net_connections       bigint NOT NULL DEFAULT 0,
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),

@@ -207,7 +207,9 @@ SET status = :status, output = :output, error_code = :error_code,
     message = coalesce(:message, message), compute_micros = compute_micros + :compute_micros,
     charged_micros = charged_micros + :charged_micros, finished_at = :now,
     lease_expires_at = NULL, event_seq = event_seq + 2 + :events,
-    log_bytes = log_bytes + :log_bytes, usage = coalesce(:usage, usage)
+    log_bytes = log_bytes + :log_bytes, usage = coalesce(:usage, usage),
+    net_sent_bytes = net_sent_bytes + :net_sent, net_received_bytes = net_received_bytes + :net_received,
+    net_connections = net_connections + :net_connections
 WHERE id = :id AND attempt = :attempt AND status = 'running'
 RETURNING *;
 
@@ -513,3 +515,11 @@ SELECT * FROM task_events
 WHERE task_pk = :task_pk AND kind IN ('status', 'end')
 ORDER BY seq
 LIMIT :limit;
+
+-- name: add_network_usage
+-- An attempt's egress when its end was recorded by someone else (a cancel): counted all the same.
+UPDATE tasks
+SET net_sent_bytes = net_sent_bytes + :net_sent, net_received_bytes = net_received_bytes + :net_received,
+    net_connections = net_connections + :net_connections
+WHERE task_id = :task_id AND attempt = :attempt
+RETURNING id;

@@ -68,7 +68,7 @@ CREATE TABLE tasks (
     started_at            INTEGER,
     finished_at           INTEGER,
     worker_id             TEXT,
-    lease_expires_at      INTEGER, event_seq INTEGER NOT NULL DEFAULT 0, log_bytes INTEGER NOT NULL DEFAULT 0, usage TEXT,
+    lease_expires_at      INTEGER, event_seq INTEGER NOT NULL DEFAULT 0, log_bytes INTEGER NOT NULL DEFAULT 0, usage TEXT, net_sent_bytes INTEGER NOT NULL DEFAULT 0, net_received_bytes INTEGER NOT NULL DEFAULT 0, net_connections INTEGER NOT NULL DEFAULT 0,
     CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CHECK (status <> 'running' OR (started_at IS NOT NULL AND lease_expires_at IS NOT NULL
                                    AND worker_id IS NOT NULL)),
