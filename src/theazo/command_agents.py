@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import threading
+from dataclasses import dataclass
 from typing import IO, Any
 
 from theazo.agent import AgentFailed, agent
@@ -27,6 +28,44 @@ CHANNEL_FD = 3
 _MAX_LINE_BYTES = 2 * defaults.MAX_OUTPUT_BYTES
 
 
+@dataclass(frozen=True, slots=True)
+class CommandAgent:
+    """A command agent as the deployment declares it (``--command-agent``, an agents file):
+    its name, its executable's real path on the host, and what ``GET /v1/agents`` shows."""
+
+    name: str
+    path: str
+    description: str | None = None  # None: "Runs FILENAME."
+    input_schema: dict[str, Any] | None = None  # None: any JSON input
+    files: tuple[str, ...] = ()  # real paths of files shown next to it (its modules, data)
+
+    def as_message(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "files": list(self.files),
+        }
+
+    def shown_files(self) -> list[tuple[str, str]]:
+        """Each file to show a sandbox and where: the executable's and its companions',
+        side by side in a folder of their own."""
+        return [(p, shown_path(self.name, p)) for p in (self.path, *self.files)]
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> CommandAgent:
+        schema = message.get("inputSchema")
+        description = message.get("description")
+        return cls(
+            name=str(message["name"]),
+            path=str(message["path"]),
+            description=None if description is None else str(description),
+            input_schema=schema if isinstance(schema, dict) else None,
+            files=tuple(str(f) for f in message.get("files") or ()),
+        )
+
+
 def parse_declaration(spec: str) -> tuple[str, str]:
     """``NAME=PATH`` as ``--command-agent`` takes it: the name and the executable's real,
     absolute path. Raises ``ValueError`` saying what is wrong."""
@@ -34,11 +73,20 @@ def parse_declaration(spec: str) -> tuple[str, str]:
     name = name.strip()
     if not equals or not name or not path:
         raise ValueError(f"{spec!r} is not NAME=PATH")
+    return check_name(name), executable(path, name)
+
+
+def check_name(name: str) -> str:
     if not name.isidentifier() or len(name) > defaults.MAX_AGENT_NAME_CHARS:
         raise ValueError(
             f"{name!r} is not an agent name (an identifier of at most "
             f"{defaults.MAX_AGENT_NAME_CHARS} characters)"
         )
+    return name
+
+
+def executable(path: str, name: str) -> str:
+    """The real, absolute path of the executable file ``path`` of the agent ``name``."""
     real = os.path.realpath(path)
     if not os.path.isfile(real):
         raise ValueError(f"{path!r} (for the agent {name!r}) is not a file")
@@ -46,7 +94,7 @@ def parse_declaration(spec: str) -> tuple[str, str]:
         raise ValueError(f"{path!r} (for the agent {name!r}) is not executable (chmod +x)")
     if ":" in real:
         raise ValueError(f"{real!r}: a command agent's path may not contain ':'")
-    return name, real
+    return real
 
 
 # Where a sandbox is shown each command agent's executable: a place of its own, so that an
@@ -60,15 +108,17 @@ def shown_path(name: str, path: str) -> str:
     return f"{SHOWN_COMMANDS}/{name}/{os.path.basename(path)}"
 
 
-def register_command_agent(name: str, path: str) -> None:
-    """Register ``path`` (where a sandbox finds the executable) as the agent ``name``: any
-    JSON input, run as a command."""
+def register_command_agent(declared: CommandAgent, path: str) -> None:
+    """Register ``declared`` as an agent whose executable a sandbox finds at ``path``; its
+    input is any JSON unless it declares a schema."""
 
     def run(ctx: Context, input: Any) -> Any:
         return run_command(path, ctx, input)
 
-    run.__qualname__ = run.__name__ = f"command_agent[{name}]"
-    agent(name, description=f"Runs {os.path.basename(path)}.", input_schema={})(run)
+    run.__qualname__ = run.__name__ = f"command_agent[{declared.name}]"
+    description = declared.description or f"Runs {os.path.basename(declared.path)}."
+    schema = {} if declared.input_schema is None else declared.input_schema
+    agent(declared.name, description=description, input_schema=schema)(run)
 
 
 def run_command(path: str, ctx: Context, task_input: Any) -> Any:

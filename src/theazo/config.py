@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from theazo.agent import BUNDLED_AGENT_MODULES
+from theazo.command_agents import CommandAgent
 from theazo.core import cost, defaults
 from theazo.core.models import Limits
 from theazo.core.states import Scheduling
 from theazo.gateway.providers import GatewaySettings
-from theazo.sandbox.egress import HostRule
-from theazo.sandbox.isolation import Network, Tier
+from theazo.sandbox.egress import EgressPolicy, HostRule, ServiceHandler
+from theazo.sandbox.isolation import IsolationSettings, Network, Tier
+from theazo.sandbox.limits import ResourceLimits
+from theazo.sandbox.pool import SandboxSettings
 from theazo.sandbox.view import Mount
 
 DEFAULT_DATABASE = "sqlite:///theazo.db"
@@ -41,7 +45,7 @@ class NodeConfig:
     port: int = defaults.PORT
     database: str = DEFAULT_DATABASE
     agent_modules: tuple[str, ...] = BUNDLED_AGENT_MODULES
-    command_agents: tuple[tuple[str, str], ...] = ()  # (name, executable's real path)
+    command_agents: tuple[CommandAgent, ...] = ()
     api_keys: tuple[str, ...] = ()
     run_api: bool = True
     run_workers: bool = True
@@ -93,3 +97,52 @@ class NodeConfig:
             max_queued=self.max_queued_per_session,
             budget=None,
         )
+
+
+def sandbox_settings(
+    config: NodeConfig,
+    *,
+    hidden_paths: tuple[str, ...],
+    zygotes: int,
+    spares: int,
+    python_path: tuple[str, ...] = (),
+    preload: bool = True,
+    services: Mapping[int, ServiceHandler] | None = None,
+) -> SandboxSettings:
+    """The sandboxes a node's options ask for: a server's, or one local run's
+    (``local_run.py``). ``python_path`` is added to where the agents are imported from;
+    ``services`` are the node's own on sandboxes' loopback ports (the model gateway's)."""
+    services = services or {}
+    return SandboxSettings(
+        agent_modules=config.agent_modules,
+        command_agents=config.command_agents,
+        limits=ResourceLimits(config.memory_limit_mb, config.cpu_limit_seconds),
+        kill_grace_seconds=config.kill_grace_seconds,
+        workdir_root=config.sandbox_root,
+        passthrough_env=config.sandbox_env,
+        isolation=IsolationSettings(
+            minimum=config.sandbox.minimum,
+            network=config.sandbox.network,
+            # Each command agent's executable is shown, read-only, alone or with the files
+            # its declaration names.
+            mounts=config.sandbox.mounts
+            + tuple(
+                Mount(source, target)
+                for command in config.command_agents
+                for source, target in command.shown_files()
+            ),
+            disk_limit_mb=config.sandbox.disk_limit_mb,
+            max_processes=config.sandbox.max_processes,
+            hidden_paths=hidden_paths,
+            forwarded_ports=(*EgressPolicy(config.sandbox.allow_hosts).forwards, *services),
+            environment=tuple(
+                () if config.gateway is None else config.gateway.sandbox_environment().items()
+            ),
+        ),
+        egress=EgressPolicy(config.sandbox.allow_hosts),
+        services=services,
+        zygotes=zygotes,
+        spares=spares,
+        python_path=(os.getcwd(), *python_path),
+        preload=preload,
+    )

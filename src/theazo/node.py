@@ -10,18 +10,13 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 
-from theazo.command_agents import shown_path
-from theazo.config import NodeConfig
+from theazo.config import NodeConfig, sandbox_settings
 from theazo.core import defaults, ids
 from theazo.core.models import AgentInfo
 from theazo.core.service import ServiceSettings, TaskService
 from theazo.gateway.accounts import TaskAccount
 from theazo.gateway.server import ModelGateway
-from theazo.sandbox.egress import EgressPolicy
-from theazo.sandbox.isolation import IsolationSettings
-from theazo.sandbox.limits import ResourceLimits
-from theazo.sandbox.pool import SandboxPool, SandboxSettings
-from theazo.sandbox.view import Mount
+from theazo.sandbox.pool import SandboxPool
 from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
 from theazo.scheduler.maintenance import Heartbeat, PeriodicDuty, Pruner, Rescuer
@@ -53,40 +48,14 @@ class Node:
         )
         services = {} if self.gateway is None else {self.gateway.port: self.gateway.serve}
         self.pool = SandboxPool(
-            SandboxSettings(
-                agent_modules=config.agent_modules,
-                command_agents=config.command_agents,
-                limits=ResourceLimits(config.memory_limit_mb, config.cpu_limit_seconds),
-                kill_grace_seconds=config.kill_grace_seconds,
-                workdir_root=config.sandbox_root,
-                passthrough_env=config.sandbox_env,
-                isolation=IsolationSettings(
-                    minimum=config.sandbox.minimum,
-                    network=config.sandbox.network,
-                    # Each command agent's executable is shown, read-only, alone.
-                    mounts=config.sandbox.mounts
-                    + tuple(
-                        Mount(path, shown_path(name, path)) for name, path in config.command_agents
-                    ),
-                    disk_limit_mb=config.sandbox.disk_limit_mb,
-                    max_processes=config.sandbox.max_processes,
-                    hidden_paths=_database_files(config.database),
-                    forwarded_ports=(
-                        *EgressPolicy(config.sandbox.allow_hosts).forwards,
-                        *services,
-                    ),
-                    environment=tuple(
-                        ()
-                        if config.gateway is None
-                        else config.gateway.sandbox_environment().items()
-                    ),
-                ),
-                egress=EgressPolicy(config.sandbox.allow_hosts),
-                services=services,
+            sandbox_settings(
+                config,
+                hidden_paths=_database_files(config.database),
                 zygotes=config.zygotes if config.run_workers else 1,
                 spares=min(config.concurrency, defaults.SANDBOX_SPARES)
                 if config.run_workers
                 else 0,
+                services=services,
             )
         )
         self.dispatcher: Dispatcher | None = None

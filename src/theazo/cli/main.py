@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from theazo.cli import client, keys, serve, webhooks
+from theazo.cli import client, keys, run, serve, webhooks
 
 app = typer.Typer(
     name="theazo",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("run")(run.run)
 app.add_typer(keys.app, name="keys")
 app.command("submit")(client.submit)
 app.add_typer(client.tasks_app, name="tasks")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from theazo.agent import BUNDLED_AGENT_MODULES
+from theazo.agents_file import AgentsFileError, load_agents_file
 from theazo.cli.options import (
     megabytes,
     positive_seconds,
@@ -19,7 +20,7 @@ from theazo.cli.options import (
     size_bytes,
     whole_seconds,
 )
-from theazo.command_agents import parse_declaration
+from theazo.command_agents import CommandAgent, parse_declaration
 from theazo.config import DEFAULT_DATABASE, NodeConfig, SandboxPolicy, default_zygotes
 from theazo.core import defaults
 from theazo.core.cost import to_micros
@@ -50,13 +51,21 @@ Agents = Annotated[
         "examples when not given.",
     ),
 ]
-CommandAgent = Annotated[
+CommandAgentOption = Annotated[
     list[str] | None,
     typer.Option(
         "--command-agent",
         envvar="THEAZO_COMMAND_AGENT",
         help="NAME=PATH: serve an executable in any language as the agent NAME, in the same "
         "sandbox (see docs/agents.md); the file is shown read-only inside it. Repeatable.",
+    ),
+]
+AgentsFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="THEAZO_AGENTS_FILE",
+        help="An agents.toml declaring command agents with a description and an input "
+        "schema (see docs/agents.md).",
     ),
 ]
 ApiKey = Annotated[
@@ -339,7 +348,8 @@ def serve(
     port: Port = defaults.PORT,
     database: Database = DEFAULT_DATABASE,
     agents: Agents = None,
-    command_agent: CommandAgent = None,
+    command_agent: CommandAgentOption = None,
+    agents_file: AgentsFile = None,
     api_key: ApiKey = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
     zygotes: Zygotes = default_zygotes(),
@@ -400,6 +410,7 @@ def serve(
         **_running_tasks(
             agents=agents,
             command_agents=command_agent,
+            agents_file=agents_file,
             concurrency=concurrency,
             zygotes=zygotes,
             max_running_per_session=max_running_per_session,
@@ -415,7 +426,7 @@ def serve(
             task_retention=task_retention,
             sandbox_env=sandbox_env,
             sandbox_root=sandbox_root,
-            sandbox=_sandbox_policy(
+            sandbox=sandbox_policy(
                 sandbox_isolation,
                 sandbox_network,
                 sandbox_allow_host,
@@ -448,7 +459,8 @@ def worker(
         ),
     ],
     agents: Agents = None,
-    command_agent: CommandAgent = None,
+    command_agent: CommandAgentOption = None,
+    agents_file: AgentsFile = None,
     concurrency: Concurrency = defaults.CONCURRENCY,
     zygotes: Zygotes = default_zygotes(),
     max_running_per_session: MaxRunning = defaults.MAX_RUNNING_PER_SESSION,
@@ -496,6 +508,7 @@ def worker(
             **_running_tasks(
                 agents=agents,
                 command_agents=command_agent,
+                agents_file=agents_file,
                 concurrency=concurrency,
                 zygotes=zygotes,
                 max_running_per_session=max_running_per_session,
@@ -511,7 +524,7 @@ def worker(
                 task_retention=task_retention,
                 sandbox_env=sandbox_env,
                 sandbox_root=sandbox_root,
-                sandbox=_sandbox_policy(
+                sandbox=sandbox_policy(
                     sandbox_isolation,
                     sandbox_network,
                     sandbox_allow_host,
@@ -540,6 +553,7 @@ def _running_tasks(
     *,
     agents: str | None,
     command_agents: list[str] | None,
+    agents_file: Path | None,
     concurrency: int,
     zygotes: int,
     max_running_per_session: int,
@@ -566,8 +580,8 @@ def _running_tasks(
     if gateway is not None:
         _check_gateway_fits(gateway, sandbox, sandbox_env or [])
     return {
-        "agent_modules": _modules(agents),
-        "command_agents": _command_agents(command_agents),
+        "agent_modules": modules_of(agents),
+        "command_agents": command_agents_of(command_agents, agents_file),
         "concurrency": concurrency,
         "zygotes": zygotes,
         "max_running_per_session": max_running_per_session,
@@ -592,7 +606,7 @@ def _running_tasks(
     }
 
 
-def _sandbox_policy(
+def sandbox_policy(
     isolation: str,
     network: str,
     allow_hosts: list[str] | None,
@@ -697,20 +711,36 @@ def _check_gateway_fits(
             )
 
 
-def _command_agents(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
-    declared: dict[str, str] = {}
+def command_agents_of(
+    specs: list[str] | None, agents_file: Path | None = None
+) -> tuple[CommandAgent, ...]:
+    """The command agents of ``--agents-file`` then ``--command-agent``; a mistake in the
+    file is one line on stderr and exit status 2, as a wrong option is."""
+    declared: dict[str, CommandAgent] = {}
+    if agents_file is not None:
+        try:
+            declared = {a.name: a for a in load_agents_file(agents_file)}
+        except AgentsFileError as exc:
+            err.print(f"theazo: {exc}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    named: set[str] = set()
     for spec in specs or ():
         try:
             name, path = parse_declaration(spec)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--command-agent") from None
-        if name in declared:
+        if name in named:
             raise typer.BadParameter(f"{name!r} is declared twice", param_hint="--command-agent")
-        declared[name] = path
-    return tuple(declared.items())
+        if name in declared:
+            raise typer.BadParameter(
+                f"{name!r} is declared in {agents_file} too", param_hint="--command-agent"
+            )
+        named.add(name)
+        declared[name] = CommandAgent(name, path)
+    return tuple(declared.values())
 
 
-def _modules(agents: str | None) -> tuple[str, ...]:
+def modules_of(agents: str | None) -> tuple[str, ...]:
     if not agents:
         return BUNDLED_AGENT_MODULES
     return tuple(m.strip() for m in agents.split(",") if m.strip())

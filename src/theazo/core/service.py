@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-import jsonschema
-
 from theazo.core import cursors, defaults, ids, stream_tokens, streams
 from theazo.core.durations import InvalidDuration, parse_duration
 from theazo.core.errors import InvalidField, NotFound, StoreUnavailable
 from theazo.core.events import TaskEvent
+from theazo.core.inputs import InputChecker
 from theazo.core.models import AgentInfo, Delivery, NewTask, Session, Task, WebhookSecret
 from theazo.core.states import Priority, TaskStatus
 from theazo.store.base import LimitsPatch, Store
@@ -73,7 +72,7 @@ class TaskService:
         self._key_cache: dict[str, str] = {}
         self._releasing = False
         self._reads: dict[tuple[int, str, str, str], asyncio.Future[Task]] = {}
-        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._inputs = InputChecker()
         self._token_secret: str | None = None
 
     # --- auth ------------------------------------------------------------------------------
@@ -153,7 +152,7 @@ class TaskService:
                 f"no agent named {request.agent!r} is served here (agents: {known})",
                 code="unknown_agent",
             )
-        self._check_input(agent, request.input)
+        self._inputs.check(agent, request.input)
         if request.webhook is not None:
             await self.check_webhook_url(request.webhook)
         return NewTask(
@@ -167,23 +166,6 @@ class TaskService:
             webhook_events=request.webhook_events,
             idempotency_key=request.idempotency_key,
         )
-
-    def _check_input(self, agent: AgentInfo, value: Any) -> None:
-        if agent.input_schema is None:
-            return
-        validator = self._validators.get(agent.name)
-        if validator is None:
-            cls = jsonschema.validators.validator_for(agent.input_schema)
-            validator = cls(agent.input_schema)
-            self._validators[agent.name] = validator
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-        if error is not None:
-            where = "input" + "".join(f"[{p!r}]" for p in error.absolute_path)
-            raise InvalidField(
-                where,
-                f"{where} does not fit agent {agent.name!r}: {error.message}",
-                code="invalid_input",
-            )
 
     def _timeout(self, value: str | float | None) -> float:
         if value is None:

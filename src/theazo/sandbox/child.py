@@ -60,7 +60,10 @@ def run(
             workdir.mkdir(mode=0o700)
             _harden_process()
             protocol.send_with_fds(handoff, {"t": "ready"}, [])
-        received = protocol.recv_with_fds(handoff, protocol.SPAWN_FDS)
+        try:
+            received = protocol.recv_with_fds(handoff, protocol.SPAWN_FDS)
+        except ConnectionResetError:  # the zygote closed our handoff: it is shutting down
+            received = None
         handoff.close()
         if received is not None:  # None: the zygote is gone, or retired this spare
             spawn, (channel_fd, stdout_fd, stderr_fd) = received

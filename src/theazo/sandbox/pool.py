@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from theazo.command_agents import CommandAgent
 from theazo.core import defaults
 from theazo.core.models import AgentInfo
 from theazo.sandbox import protocol
@@ -63,7 +64,7 @@ class SandboxError(Exception):
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
     agent_modules: tuple[str, ...]
-    command_agents: tuple[tuple[str, str], ...] = ()  # (name, executable)
+    command_agents: tuple[CommandAgent, ...] = ()
     limits: ResourceLimits = ResourceLimits(
         memory_mb=defaults.MEMORY_LIMIT_MB, cpu_seconds=defaults.CPU_LIMIT_SECONDS
     )
@@ -79,6 +80,9 @@ class SandboxSettings:
     # The server's own services on sandboxes' loopback ports; these ports must also be among
     # isolation.forwarded_ports.
     services: Mapping[int, ServiceHandler] = field(default_factory=dict)
+    # Import the commonly used SDKs once in the zygote (defaults.SANDBOX_PRELOAD): worth it
+    # for a server's many tasks, not for one local run, which would only wait for it.
+    preload: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,8 +400,9 @@ class SandboxPool:
             "memory_limit_mb": self.settings.limits.memory_mb,
             "spares": self._spares_each(),
             "modules": list(self.settings.agent_modules),
-            "commands": [list(c) for c in self.settings.command_agents],
+            "commands": [c.as_message() for c in self.settings.command_agents],
             "isolation": self.settings.isolation.as_message(),
+            "preload": self.settings.preload,
         }
         zygote.process = await asyncio.create_subprocess_exec(
             sys.executable,

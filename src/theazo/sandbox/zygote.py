@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from theazo.agent import AgentSpec, load_agents, registered_agents
-from theazo.command_agents import register_command_agent, shown_path
+from theazo.command_agents import CommandAgent, register_command_agent, shown_path
 from theazo.core import defaults
 from theazo.sandbox import child, jail, linux, protocol, syscall_filter, view
 from theazo.sandbox.cgroups import Cgroups, SandboxCgroup
@@ -76,6 +76,7 @@ class Zygote:
         self.workdir_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.memory_limit_mb = int(config["memory_limit_mb"])
         self.spare_target = int(config["spares"])
+        self.preload = bool(config.get("preload", True))
         self.settings = IsolationSettings.from_message(config["isolation"])
         self.agents: dict[str, AgentSpec] = {}
         self.resources: dict[str, Any] = {}  # what each agent's setup built, by agent
@@ -102,7 +103,7 @@ class Zygote:
             self.control.sendall(protocol.encode(message))
 
     # --- start ---------------------------------------------------------------------------
-    def load(self, modules: list[str], commands: list[tuple[str, str]]) -> bool:
+    def load(self, modules: list[str], commands: list[CommandAgent]) -> bool:
         try:
             self.agents = load_agents(modules)
         except BaseException as exc:
@@ -111,7 +112,8 @@ class Zygote:
             return False
         if any(spec.is_async for spec in self.agents.values()):
             import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
-        _preload(defaults.SANDBOX_PRELOAD)
+        if self.preload:
+            _preload(defaults.SANDBOX_PRELOAD)
         try:
             self.resources = {
                 spec.name: spec.setup() for spec in self.agents.values() if spec.setup is not None
@@ -135,11 +137,12 @@ class Zygote:
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
         return True
 
-    def _register_commands(self, commands: list[tuple[str, str]]) -> None:
+    def _register_commands(self, commands: list[CommandAgent]) -> None:
         """Once the tier is known: a sandbox with a filesystem view of its own is shown each
         executable at a place of its own; in the process tier it sees the host's path."""
-        for name, path in commands:
-            register_command_agent(name, path if self.plan is None else shown_path(name, path))
+        for command in commands:
+            shown = command.path if self.plan is None else shown_path(command.name, command.path)
+            register_command_agent(command, shown)
         self.agents = registered_agents()
 
     def enter_namespace(self) -> None:
@@ -629,7 +632,7 @@ def main(argv: list[str]) -> int:
     zygote.enter_namespace()  # first: an unprivileged process maps itself only while dumpable
     linux.set_dumpable(False)  # no sandbox may read this process's memory or environment
     try:
-        commands = [(str(name), str(path)) for name, path in config.get("commands", [])]
+        commands = [CommandAgent.from_message(c) for c in config.get("commands", [])]
         if not zygote.load([m for m in config["modules"] if m], commands):
             return 1
         zygote.serve()

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from theazo.core import cost, defaults
 from theazo.core import events as task_events
 from theazo.core.events import NewEvent
 from theazo.core.json_values import storable_text, why_not_storable
-from theazo.core.models import ClaimedTask, Outcome, TaskError
+from theazo.core.models import ClaimedTask, Outcome, Task, TaskError
 from theazo.core.states import ErrorCode
 from theazo.core.usage import NetworkUsage, Tokens, UsageUpdate
 from theazo.sandbox.egress import Usage
@@ -34,7 +35,6 @@ from theazo.sandbox.protocol import FrameTooLarge
 from theazo.scheduler.logs import LogLines
 from theazo.scheduler.outcome import RunReport, classify, failed
 from theazo.scheduler.retries import Backoff, GaveUp, retrying
-from theazo.store.base import Store
 
 log = logging.getLogger("theazo.scheduler")
 
@@ -53,6 +53,31 @@ class RunSettings:
     message_burst: int = defaults.SANDBOX_MESSAGE_BURST
 
 
+class RunRecord(Protocol):
+    """Where a run keeps what its agent reports and how it ended: the store on a node
+    (``Store`` has these operations), memory for a run without a server (``local_run.py``)."""
+
+    def now(self) -> datetime: ...
+
+    async def report_progress(
+        self,
+        task_id: str,
+        attempt: int,
+        progress: float | None,
+        message: str | None,
+        charged_micros: int,
+        *,
+        announce: bool = False,
+        events: Sequence[NewEvent] = (),
+        log_bytes: int = 0,
+        usage: UsageUpdate | None = None,
+    ) -> Task | None: ...
+
+    async def append_logs(self, task: Task, events: Sequence[NewEvent], log_bytes: int) -> None: ...
+
+    async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None: ...
+
+
 class ProtocolViolation(Exception):
     """A message from the sandbox that the protocol does not allow; it fails the task."""
 
@@ -65,7 +90,7 @@ class TaskRun:
     def __init__(
         self,
         claimed: ClaimedTask,
-        store: Store,
+        store: RunRecord,
         pool: SandboxPool,
         settings: RunSettings,
         *,

@@ -1,0 +1,72 @@
+"""Command agents declared in an agents file (``--agents-file``): listed with their
+description and input schema, and a submit whose input does not fit is refused with 422
+before it queues, as for a Python agent with a model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import theazo.agents.examples
+from tests.conftest import StartServer
+from tests.support.server import ServerProcess
+from theazo import Theazo, UnprocessableEntityError
+from theazo.sdk import Session
+from theazo.testing import RunRefused, run_agent
+
+AGENTS_FILE = Path(theazo.agents.examples.__file__).parent / "commands" / "agents.toml"
+COUNT_SCHEMA = json.loads((AGENTS_FILE.parent / "count.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    with start_server("--agents-file", str(AGENTS_FILE), "--compute-price", "0") as process:
+        yield process
+
+
+def test_the_agents_are_listed_with_their_description_and_schema(theazo: Theazo) -> None:
+    listed = {a.name: a for a in theazo.agents.list()}
+    bash, node = listed["count_bash"], listed["count_node"]
+    assert bash.description == "Counts to n in Bash, reporting progress and half a cent a step."
+    assert bash.input_schema is not None
+    assert bash.input_schema["additionalProperties"] is False
+    assert node.input_schema == COUNT_SCHEMA
+    assert "echo" in listed  # the bundled Python examples are served too
+
+
+@pytest.mark.parametrize("agent", ["count_bash", "count_node"])
+def test_an_input_that_fits_runs(session: Session, agent: str) -> None:
+    done = session.run(agent, {"n": 2}, wait_timeout="30s")
+    assert done.status == "completed", done.error
+    assert done.output == {"counted": 2, "by": agent.removeprefix("count_")}
+    assert done.cost.amount == 1
+
+
+@pytest.mark.parametrize(
+    ("agent", "task_input", "says"),
+    [
+        ("count_bash", {"n": -1}, "input['n'] does not fit agent 'count_bash': -1 is less than"),
+        ("count_node", {"n": "four"}, "input['n'] does not fit agent 'count_node': 'four' is not"),
+        ("count_node", {"m": 1}, "Additional properties are not allowed ('m' was unexpected)"),
+        ("count_bash", None, "input does not fit agent 'count_bash': None is not of type"),
+    ],
+)
+def test_an_input_that_does_not_fit_is_422_before_it_queues(
+    session: Session, agent: str, task_input: object, says: str
+) -> None:
+    with pytest.raises(UnprocessableEntityError) as refused:
+        session.tasks.submit(agent, task_input)
+    assert refused.value.code == "invalid_input"
+    assert says in str(refused.value.detail)
+    assert session.tasks.list().data == []  # nothing was queued
+
+
+def test_run_agent_checks_the_same_schema() -> None:
+    with pytest.raises(RunRefused) as refused:
+        run_agent("count_node", {"n": -1}, agents_file=AGENTS_FILE, agents=())
+    assert refused.value.code == "invalid_input"
+    run = run_agent("count_node", {"n": 1}, agents_file=AGENTS_FILE, agents=())
+    assert (run.status, run.output) == ("completed", {"counted": 1, "by": "node"})
