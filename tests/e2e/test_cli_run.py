@@ -116,10 +116,9 @@ def test_bad_input_json_is_one_line_and_exit_2() -> None:
 def test_an_unknown_agent_is_one_line_and_exit_2() -> None:
     done = theazo_run("nobody")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "theazo run: no agent named 'nobody' is served here "
-        "(agents: data_processor, echo, researcher)"
-    ]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("theazo run: no agent named 'nobody' is served here (agents: ")
+    assert "echo" in line  # the agents there are
 
 
 def test_an_input_that_does_not_fit_the_schema_is_refused_as_a_server_would() -> None:
