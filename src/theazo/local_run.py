@@ -28,7 +28,7 @@ from theazo.core.events import NewEvent
 from theazo.core.inputs import InputChecker
 from theazo.core.models import AgentInfo, ClaimedTask, Cost, Outcome, Task, TaskError
 from theazo.core.states import Priority, TaskStatus
-from theazo.core.usage import UsageUpdate
+from theazo.core.usage import NetworkUsage, UsageUpdate
 from theazo.sandbox.pool import SandboxError, SandboxPool
 from theazo.scheduler.execution import RunSettings, TaskRun
 
@@ -179,6 +179,9 @@ class LocalRecord:
     async def append_logs(self, task: Task, events: Sequence[NewEvent], log_bytes: int) -> None:
         self._add_events(events)
 
+    async def add_network_usage(self, task_id: str, attempt: int, network: NetworkUsage) -> None:
+        self.task = replace(self.task, network=self.task.network + network)
+
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None:
         if self.ended.is_set():
             return None
@@ -198,6 +201,7 @@ class LocalRecord:
             output=outcome.output,
             error=outcome.error,
             compute_micros=task.compute_micros + task.live_compute_micros(now),
+            network=task.network + outcome.network,
             finished_at=now,
         )
         self.ended.set()

@@ -77,6 +77,10 @@ class RunRecord(Protocol):
 
     async def finish(self, task_id: str, attempt: int, outcome: Outcome) -> Task | None: ...
 
+    async def add_network_usage(
+        self, task_id: str, attempt: int, network: NetworkUsage
+    ) -> None: ...
+
 
 class ProtocolViolation(Exception):
     """A message from the sandbox that the protocol does not allow; it fails the task."""
