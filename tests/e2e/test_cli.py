@@ -180,3 +180,10 @@ def test_bad_model_gateway_options_are_one_line_errors(
     done = theazo(None, "serve", "--database", f"sqlite:///{tmp_path / 'x.db'}", *args)
     assert done.returncode == 2, done.stderr
     assert "--llm-" in done.stderr and message in done.stderr
+
+
+def test_a_worker_node_takes_the_model_gateways_options_too() -> None:
+    database = "postgresql://postgres@127.0.0.1:1/none"  # refused before any connection
+    done = theazo(None, "worker", "--database", database, "--llm-provider", "x=grpc,http://h,PATH")
+    assert done.returncode == 2
+    assert "--llm-provider" in done.stderr and "is not a provider kind" in done.stderr

@@ -41,8 +41,16 @@ export type Cost = Schemas['CostOut'];
 /** A session's limits; `budget` in minor units, `null` for none. */
 export type Limits = Schemas['LimitsOut'];
 
-/** What a session has used: tasks ever submitted, queued and running now, total cost. */
+/** What a session has used: tasks ever submitted, queued and running now, total cost, and the
+ * model tokens of its tasks' calls through the model gateway. */
 export type Usage = Schemas['UsageOut'];
+
+/** Model tokens: `input` (cached ones included), `output`, and `cached`, the part of `input`
+ * read from the provider's prompt cache. */
+export type Tokens = Schemas['TokensOut'];
+
+/** The model tokens a task's calls through the model gateway used, in all and by model. */
+export type TaskUsage = Schemas['TaskUsageOut'];
 
 /** A session as the server sends it. */
 export type SessionInfo = Schemas['SessionOut'];
