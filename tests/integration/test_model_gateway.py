@@ -479,3 +479,21 @@ def test_nodes_fetch_reaches_the_gateway_unchanged(
     given, output, cached = expected_usage(1, "echo: from node")
     assert task.usage.tokens.model_dump() == {"input": given, "output": output, "cached": cached}
     assert task.cost.amount == round(cents("fake-gpt", Tokens(given, output, cached)))
+
+
+def test_only_model_calls_are_passed_on_with_the_key(
+    gateway_server: ServerProcess, api_key: str, openai_fake: FakeProvider
+) -> None:
+    code = """
+import os, httpx
+root = os.environ["THEAZO_MODEL_GATEWAY_URL"]
+tries = [("POST", "/fake/files"), ("POST", "/fake/batches"), ("GET", "/fake/organization/users"),
+         ("GET", "/fake/models/../files"), ("POST", "/claude/v1/files"), ("GET", "/nobody/models")]
+result = [httpx.request(method, root + path, json={}, timeout=10).status_code
+          for method, path in tries]
+"""
+    before = len(openai_fake.received)
+    task = run_code(gateway_server, api_key, code, "endpoints")
+    assert task.status == "completed", task.error
+    assert task.output == [403, 403, 403, 403, 403, 404]
+    assert len(openai_fake.received) == before

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -175,7 +176,7 @@ class ModelGateway:
         account = self._accounts(task_id)
         if account is None:
             raise GatewayError(403, "task_not_running", "this sandbox's task is not running")
-        provider, path = self._route(request.target.decode("latin-1"))
+        provider, path = self._route(request.method, request.target.decode("latin-1"))
         call = ModelRequest.of(body) if request.method == b"POST" else ModelRequest.of(b"")
         price = self._price(call)
         limited = self._limits.admit(account.session_id)
@@ -202,7 +203,7 @@ class ModelGateway:
         finally:
             await response.aclose()
 
-    def _route(self, target: str) -> tuple[Provider, str]:
+    def _route(self, method: bytes, target: str) -> tuple[Provider, str]:
         url = urlsplit(target)
         name, _, rest = url.path.lstrip("/").partition("/")
         provider = self.settings.provider(name)
@@ -210,6 +211,14 @@ class ModelGateway:
             known = ", ".join(f"/{p.name}/…" for p in self.settings.providers)
             raise GatewayError(
                 404, "unknown_provider", f"no provider {name!r} here; this deployment has {known}"
+            )
+        if not _allowed(provider.kind, method, rest):
+            raise GatewayError(
+                403,
+                "endpoint_not_allowed",
+                f"{method.decode('latin-1')} /{rest} is not a model call this gateway passes on "
+                "(it passes completions, chat completions, responses, embeddings, messages "
+                "and model lists)",
             )
         return provider, rest + (f"?{url.query}" if url.query else "")
 
@@ -368,6 +377,25 @@ class ModelGateway:
 
 def _amount(micros: int) -> str:
     return f"{micros / cost.MICROS:.4f}".rstrip("0").rstrip(".")
+
+
+# What an agent may call with the deployment's key: model calls, whose tokens are metered,
+# and the lists of models. Not files, batches, fine-tuning, assistants or an organisation's
+# administration: work billed later or elsewhere, and data that is not the task's.
+_ALLOWED: dict[Kind, tuple[tuple[bytes, re.Pattern[str]], ...]] = {
+    Kind.OPENAI: (
+        (b"POST", re.compile(r"(chat/)?completions|responses|embeddings|moderations")),
+        (b"GET", re.compile(r"models(/[\w:-][\w.:-]*)?")),
+    ),
+    Kind.ANTHROPIC: (
+        (b"POST", re.compile(r"v1/(messages(/count_tokens)?|complete)")),
+        (b"GET", re.compile(r"v1/models(/[\w:-][\w.:-]*)?")),
+    ),
+}
+
+
+def _allowed(kind: Kind, method: bytes, path: str) -> bool:
+    return any(method == allowed and pattern.fullmatch(path) for allowed, pattern in _ALLOWED[kind])
 
 
 def _with_stream_usage(
