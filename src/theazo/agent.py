@@ -92,11 +92,7 @@ def agent(
             in ``setup`` is closed in every sandbox (none of the loader's descriptors reach
             one), so a client's first request opens its own.
     """
-    if not name or len(name) > defaults.MAX_AGENT_NAME_CHARS or not name.isidentifier():
-        raise AgentDefinitionError(
-            f"agent name {name!r} must be an identifier of at most "
-            f"{defaults.MAX_AGENT_NAME_CHARS} characters"
-        )
+    check_name(name)
 
     def register(function: F) -> F:
         parameters = list(inspect.signature(function).parameters.values())
@@ -109,24 +105,41 @@ def agent(
         schema = input_schema
         if schema is None and model is not None:
             schema = model.model_json_schema()
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.function is not function:
-            raise AgentDefinitionError(
-                f"two agents are named {name!r}: {existing.function.__module__}."
-                f"{existing.function.__qualname__} and {function.__module__}."
-                f"{function.__qualname__}"
+        register_spec(
+            AgentSpec(
+                name=name,
+                function=function,
+                description=description or _first_line(function.__doc__),
+                input_schema=schema,
+                input_model=model,
+                setup=setup,
             )
-        _REGISTRY[name] = AgentSpec(
-            name=name,
-            function=function,
-            description=description or _first_line(function.__doc__),
-            input_schema=schema,
-            input_model=model,
-            setup=setup,
         )
         return function
 
     return register
+
+
+def check_name(name: str) -> None:
+    if not name or len(name) > defaults.MAX_AGENT_NAME_CHARS or not name.isidentifier():
+        raise AgentDefinitionError(
+            f"agent name {name!r} must be an identifier of at most "
+            f"{defaults.MAX_AGENT_NAME_CHARS} characters"
+        )
+
+
+def register_spec(spec: AgentSpec) -> None:
+    """Register an agent built by other means than ``@agent`` (a framework's adapter in
+    ``theazo.integrations``); its name must be new, unless it is the same function again."""
+    check_name(spec.name)
+    existing = _REGISTRY.get(spec.name)
+    if existing is not None and existing.function is not spec.function:
+        raise AgentDefinitionError(
+            f"two agents are named {spec.name!r}: {existing.function.__module__}."
+            f"{existing.function.__qualname__} and {spec.function.__module__}."
+            f"{spec.function.__qualname__}"
+        )
+    _REGISTRY[spec.name] = spec
 
 
 def _input_model(function: AgentFunction, parameter: str) -> type[Any] | None:

@@ -205,3 +205,7 @@ MODEL_GATEWAY_IDLE_SECONDS = 120.0  # a kept-alive connection with no request is
 MODEL_GATEWAY_HEAD_BYTES = 64 * 1024  # a request's line and headers; more is no model call
 MODEL_GATEWAY_RATE_WINDOW_SECONDS = 60.0  # requests and tokens per minute: a sliding minute
 MODEL_GATEWAY_CONNECTIONS = 256  # to the providers, for all sandboxes of a node together
+
+# --- Framework adapters (theazo.integrations) ------------------------------------------------
+STREAMED_TEXT_REPORT_SECONDS = 0.5  # text a model streams: the text so far, as a progress message
+INTEGRATION_LOG_VALUE_CHARS = 200  # a tool's arguments or result, as far as a log line shows it

@@ -1,0 +1,101 @@
+"""Pydantic AI agents served with theazo.integrations.pydantic_ai, run end to end in real
+sandboxes on the framework's test models (tests/framework_agents/with_pydantic_ai.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import StartServer
+from tests.support.sandboxes import host_pid
+from tests.support.server import ServerProcess
+from tests.support.waiting import eventually, process_gone
+from theazo import Theazo
+from theazo.sdk import ProgressEvent, Session, UnprocessableEntityError
+
+AGENTS = "tests.framework_agents.with_pydantic_ai"
+
+
+@pytest.fixture(scope="module")
+def server(start_server: StartServer) -> Iterator[ServerProcess]:
+    # No compute price: the cost is only what the runs' tokens cost.
+    with start_server("--agents", AGENTS, "--compute-price", "0") as process:
+        yield process
+
+
+def _log(session: Session, task_id: str) -> list[str]:
+    return [line.text for line in session.tasks.logs(task_id)]
+
+
+def test_a_run_reports_its_steps_and_tool_calls_and_returns_the_output_type(
+    session: Session,
+) -> None:
+    task = session.tasks.submit("pai_weather", "What is the weather in Paris?")
+    seen = list(session.tasks.stream(task.task_id, timeout="30s"))
+    done = session.tasks.get(task.task_id)
+
+    assert done.status == "completed", done.error
+    assert done.output == {"city": "a", "celsius": 0}  # what TestModel makes of the schema
+    messages = [e.message for e in seen if isinstance(e, ProgressEvent)]
+    assert messages == [
+        "calling the model (step 1)",
+        "calling the tool lookup",
+        "calling the model (step 2)",
+    ]
+    log = _log(session, task.task_id)
+    assert log == [
+        "[usage] test: 56 input, 0 output tokens; no price for 'test', not charged",
+        '[tool] lookup({"city":"a"})',
+        "looking a up",  # the tool's own print
+        "[tool result] lookup: a: 21 degrees",
+        "[usage] test: 59 input, 5 output tokens; no price for 'test', not charged",
+    ]
+
+
+def test_the_prompt_may_be_an_object_and_deps_come_in_the_input(session: Session) -> None:
+    done = session.run(
+        agent="pai_greeter", input={"prompt": "Greet me", "deps": {"name": "Ada", "tier": "gold"}}
+    )
+    assert done.status == "completed", done.error
+    assert done.output == "Hello Ada (gold)!"
+    assert "[text] Hello Ada (gold)!" in _log(session, done.task_id)
+
+
+def test_the_schemas_come_from_the_agent_and_a_bad_input_is_refused_at_submit(
+    theazo: Theazo, session: Session
+) -> None:
+    listed = {a.name: a for a in theazo.agents.list()}
+    assert listed["pai_weather"].description == "Forecasts a city's weather."
+    weather_input = listed["pai_weather"].input_schema
+    assert weather_input is not None
+    assert weather_input["anyOf"][0] == {"type": "string", "description": "The user prompt."}
+    greeter_input = listed["pai_greeter"].input_schema
+    assert greeter_input is not None
+    assert greeter_input["required"] == ["prompt", "deps"]
+
+    for agent, bad in [
+        ("pai_weather", {"prompt": 3}),
+        ("pai_weather", {"question": "typo"}),
+        ("pai_greeter", "a bare prompt, but the deps are required"),
+        ("pai_greeter", {"prompt": "hi", "deps": {"tier": "gold"}}),
+    ]:
+        with pytest.raises(UnprocessableEntityError) as refused:
+            session.tasks.submit(agent, bad)
+        assert refused.value.code == "invalid_input", bad
+    assert session.tasks.list().data == []  # none was queued
+
+
+def test_a_cancel_stops_the_run(session: Session) -> None:
+    task = session.tasks.submit("pai_slow", "Take your time")
+    # The text the model streams is the task's message as it comes.
+    eventually(
+        lambda: session.tasks.get(task.task_id).message == "Thinking about it",
+        what="the streamed text",
+    )
+    pid = eventually(lambda: host_pid(task.task_id), what="the sandbox's process")
+
+    cancelled = session.tasks.cancel(task.task_id)
+
+    assert cancelled.status == "cancelled"
+    eventually(lambda: process_gone(pid), timeout=5, what="the sandbox's end")
