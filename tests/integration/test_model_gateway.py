@@ -497,3 +497,33 @@ result = [httpx.request(method, root + path, json={}, timeout=10).status_code
     assert task.status == "completed", task.error
     assert task.output == [403, 403, 403, 403, 403, 404]
     assert len(openai_fake.received) == before
+
+
+def test_a_client_that_expects_100_continue_is_told_to_go_on(
+    gateway_server: ServerProcess, api_key: str
+) -> None:
+    code = """
+import json, os, socket
+host, port = os.environ["THEAZO_MODEL_GATEWAY_URL"].removeprefix("http://").split(":")
+body = json.dumps({"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}).encode()
+with socket.create_connection((host, int(port)), timeout=10) as sock:
+    sock.sendall(b"POST /fake/chat/completions HTTP/1.1\\r\\nHost: x\\r\\n"
+                 b"Content-Type: application/json\\r\\nExpect: 100-continue\\r\\n"
+                 b"Connection: close\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body))
+    interim = sock.recv(100)
+    sock.sendall(body)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+head, _, rest = answer.partition(b"\\r\\n\\r\\n")
+result = {"interim": interim.decode().split("\\r\\n")[0],
+          "final": head.decode().split("\\r\\n")[0],
+          "text": json.loads(rest)["choices"][0]["message"]["content"]}
+"""
+    task = run_code(gateway_server, api_key, code, "expect-100")
+    assert task.status == "completed", task.error
+    assert task.output == {
+        "interim": "HTTP/1.1 100 ",
+        "final": "HTTP/1.1 200 ",
+        "text": "echo: hi",
+    }

@@ -144,7 +144,7 @@ class ModelGateway:
         _no_delay(writer)
         while True:
             try:
-                received = await _read_request(conn, reader)
+                received = await _read_request(conn, reader, writer)
             except GatewayError as exc:
                 await _send_error(conn, writer, exc)
                 return
@@ -441,7 +441,7 @@ def _response_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
 
 
 async def _read_request(
-    conn: h11.Connection, reader: asyncio.StreamReader
+    conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> tuple[h11.Request, bytes] | None:
     """The next request and its body; None once the client closed or went idle."""
     event = await _next_event(conn, reader, defaults.MODEL_GATEWAY_IDLE_SECONDS, idle=True)
@@ -449,6 +449,10 @@ async def _read_request(
         return None
     chunks: list[bytes] = []
     size = 0
+    if conn.client_is_waiting_for_100_continue:  # curl does, for a large body
+        data = conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+        if data:
+            writer.write(data)
     while True:
         part = await _next_event(conn, reader, defaults.EGRESS_HEAD_TIMEOUT_SECONDS)
         if part is None:
