@@ -21,7 +21,7 @@ from theazo.core import ids
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_AGENTS = "theazo.agents.examples,tests.agents"
-START_TIMEOUT_SECONDS = 60.0  # a node starts in 1-2 s alone, in 20-30 s on 2 cores shared by test runs
+START_TIMEOUT_SECONDS = 60.0  # 1-2 s alone; 20-30 s on 2 cores shared by test runs
 WORKER_READY = b"is running tasks"
 
 
