@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,27 @@ def test_the_agents_are_listed_with_their_description_and_schema(theazo: Theazo)
     assert "echo" in listed  # the bundled Python examples are served too
 
 
-@pytest.mark.parametrize("agent", ["count_bash", "count_node"])
+BY = {"count_bash": "bash", "count_node": "node", "count_helper": "node"}
+
+
+@pytest.mark.parametrize("agent", sorted(BY))
 def test_an_input_that_fits_runs(session: Session, agent: str) -> None:
-    done = session.run(agent, {"n": 2}, wait_timeout="30s")
+    task = session.tasks.submit(agent, {"n": 2})
+    done = session.tasks.wait(task.task_id, timeout="30s")
     assert done.status == "completed", done.error
-    assert done.output == {"counted": 2, "by": agent.removeprefix("count_")}
+    assert done.output == {"counted": 2, "by": BY[agent]}
     assert done.cost.amount == 1
+    assert (done.progress, done.message) == (1.0, "counted 2")
+    lines = [(line.stream, line.text) for line in session.tasks.logs(task.task_id)]
+    counted = [("stdout", "counting 1 of 2"), ("stdout", "counting 2 of 2")]
+    assert lines == [*counted, ("stderr", "done counting")]
+
+
+def test_the_node_helpers_error_is_the_tasks_error(session: Session) -> None:
+    done = session.run("count_helper", {"fail": "error"}, wait_timeout="30s")
+    assert done.status == "failed"
+    assert done.error is not None
+    assert (done.error.code, done.error.message) == ("count_refused", "asked to refuse")
 
 
 @pytest.mark.parametrize(
@@ -68,5 +84,7 @@ def test_run_agent_checks_the_same_schema() -> None:
     with pytest.raises(RunRefused) as refused:
         run_agent("count_node", {"n": -1}, agents_file=AGENTS_FILE, agents=())
     assert refused.value.code == "invalid_input"
-    run = run_agent("count_node", {"n": 1}, agents_file=AGENTS_FILE, agents=())
+    run = run_agent("count_helper", {"n": 1}, agents_file=AGENTS_FILE, agents=())
     assert (run.status, run.output) == ("completed", {"counted": 1, "by": "node"})
+    assert [(r.progress, r.message) for r in run.reports] == [(1.0, "counted 1")]
+    assert [(c.amount, c.description) for c in run.charges] == [(Decimal("0.5"), "one step")]

@@ -22,7 +22,7 @@ def _script(folder: Path, name: str = "agent.sh", mode: int = 0o755) -> Path:
 
 
 def test_the_shipped_file_declares_both_examples_with_their_schemas() -> None:
-    bash, node = load_agents_file(EXAMPLES / "agents.toml")
+    bash, node, helper = load_agents_file(EXAMPLES / "agents.toml")
     assert (bash.name, bash.path) == ("count_bash", str(EXAMPLES / "count.sh"))
     assert bash.description is not None and bash.description.startswith("Counts to n in Bash")
     assert bash.input_schema is not None
@@ -33,6 +33,8 @@ def test_the_shipped_file_declares_both_examples_with_their_schemas() -> None:
     }
     assert (node.name, node.path) == ("count_node", str(EXAMPLES / "count.mjs"))
     assert node.input_schema == json.loads((EXAMPLES / "count.schema.json").read_text())
+    assert helper.files == (str(EXAMPLES / "theazo-agent.mjs"),)
+    assert helper.input_schema == node.input_schema
 
 
 def test_paths_are_relative_to_the_files_folder(tmp_path: Path) -> None:

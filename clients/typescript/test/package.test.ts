@@ -61,6 +61,8 @@ test('the tarball holds the build, its declarations and no runtime dependency', 
     'dist/esm/index.d.ts',
     'dist/cjs/index.js',
     'dist/cjs/index.d.ts',
+    'dist/esm/agent.js',
+    'dist/cjs/agent.js',
   ]) {
     assert.ok(listing.includes(`package/${file}`), file);
   }
@@ -122,4 +124,18 @@ main().catch((e) => { console.error(e); process.exit(1) })
   const result = await runNode(['check.cjs'], { cwd: project, env: server.env() });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, 'completed {"from":"cjs"}\ntrue task_not_found\n');
+});
+
+test('theazo/agent is there for import and require', async () => {
+  writeFileSync(
+    join(project, 'agent-check.mjs'),
+    `import { runAgent, AgentError, CHANNEL_FD } from 'theazo/agent'
+import { createRequire } from 'node:module'
+const cjs = createRequire(import.meta.url)('theazo/agent')
+console.log(typeof runAgent, typeof AgentError, CHANNEL_FD, typeof cjs.runAgent)
+`,
+  );
+  const result = await runNode(['agent-check.mjs'], { cwd: project, env: server.env() });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'function function 3 function\n');
 });
