@@ -66,6 +66,7 @@ class NodeConfig:
     lease_seconds: float = defaults.LEASE_SECONDS
     task_retention_seconds: float = defaults.TASK_RETENTION_SECONDS  # 0: kept for ever
     sandbox_env: tuple[str, ...] = ()
+    sandbox_preload: tuple[str, ...] = defaults.SANDBOX_PRELOAD
     sandbox_root: Path | None = None
     sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
     sqlite_synchronous: str = "NORMAL"
@@ -144,5 +145,5 @@ def sandbox_settings(
         zygotes=zygotes,
         spares=spares,
         python_path=(os.getcwd(), *python_path),
-        preload=preload,
+        preload=config.sandbox_preload if preload else (),
     )

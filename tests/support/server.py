@@ -21,6 +21,7 @@ from theazo.core import ids
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_AGENTS = "theazo.agents.examples,tests.agents"
+TEST_PRELOAD = "ssl,certifi,httpx,requests"
 START_TIMEOUT_SECONDS = 60.0  # 1-2 s alone; 20-30 s on 2 cores shared by test runs
 WORKER_READY = b"is running tasks"
 
@@ -102,6 +103,9 @@ class ServerProcess:
             "--sandbox-root", str(self.workdir / "sandboxes"),
             "--shutdown-grace", "2s",
             "--log-level", "warning",
+            # Not the model providers' SDKs: no test agent imports them in its function, and
+            # the frameworks the test extra installs bring openai, a second per zygote's start.
+            "--sandbox-preload", TEST_PRELOAD,
         ]  # fmt: skip
         if self.kind == "serve":
             command += ["--port", str(self.port)]

@@ -177,6 +177,15 @@ SandboxEnv = Annotated[
         help="A variable sandboxes may see (e.g. OPENAI_API_KEY). Repeatable.",
     ),
 ]
+SandboxPreload = Annotated[
+    str,
+    typer.Option(
+        "--sandbox-preload",
+        envvar="THEAZO_SANDBOX_PRELOAD",
+        help="Modules each zygote imports ahead of any task where installed, so that an agent "
+        "importing them in its function finds them loaded; comma-separated ('' for none).",
+    ),
+]
 SandboxRoot = Annotated[
     Path | None,
     typer.Option(envvar="THEAZO_SANDBOX_ROOT", help="Where sandboxes' working dirs are made."),
@@ -368,6 +377,7 @@ def serve(
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     task_retention: TaskRetention = DEFAULT_TASK_RETENTION,
     sandbox_env: SandboxEnv = None,
+    sandbox_preload: SandboxPreload = ",".join(defaults.SANDBOX_PRELOAD),
     sandbox_root: SandboxRoot = None,
     sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
     sandbox_network: SandboxNetwork = defaults.SANDBOX_NETWORK,
@@ -425,6 +435,7 @@ def serve(
             lease=lease,
             task_retention=task_retention,
             sandbox_env=sandbox_env,
+            sandbox_preload=sandbox_preload,
             sandbox_root=sandbox_root,
             sandbox=sandbox_policy(
                 sandbox_isolation,
@@ -475,6 +486,7 @@ def worker(
     lease: LeaseOption = f"{defaults.LEASE_SECONDS:g}",
     task_retention: TaskRetention = DEFAULT_TASK_RETENTION,
     sandbox_env: SandboxEnv = None,
+    sandbox_preload: SandboxPreload = ",".join(defaults.SANDBOX_PRELOAD),
     sandbox_root: SandboxRoot = None,
     sandbox_isolation: SandboxIsolation = defaults.SANDBOX_ISOLATION,
     sandbox_network: SandboxNetwork = defaults.SANDBOX_NETWORK,
@@ -523,6 +535,7 @@ def worker(
                 lease=lease,
                 task_retention=task_retention,
                 sandbox_env=sandbox_env,
+                sandbox_preload=sandbox_preload,
                 sandbox_root=sandbox_root,
                 sandbox=sandbox_policy(
                     sandbox_isolation,
@@ -568,6 +581,7 @@ def _running_tasks(
     lease: str,
     task_retention: str,
     sandbox_env: list[str] | None,
+    sandbox_preload: str,
     sandbox_root: Path | None,
     sandbox: SandboxPolicy,
     allow_private_webhooks: bool,
@@ -596,6 +610,7 @@ def _running_tasks(
         "lease_seconds": seconds(lease),
         "task_retention_seconds": retention(task_retention),
         "sandbox_env": tuple(sandbox_env or ()),
+        "sandbox_preload": tuple(m.strip() for m in sandbox_preload.split(",") if m.strip()),
         "sandbox_root": sandbox_root,
         "sandbox": sandbox,
         "allow_private_webhooks": allow_private_webhooks,

@@ -82,7 +82,7 @@ class SandboxSettings:
     services: Mapping[int, ServiceHandler] = field(default_factory=dict)
     # Import the commonly used SDKs once in the zygote (defaults.SANDBOX_PRELOAD): worth it
     # for a server's many tasks, not for one local run, which would only wait for it.
-    preload: bool = True
+    preload: tuple[str, ...] = defaults.SANDBOX_PRELOAD  # imported by each zygote, if installed
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +402,7 @@ class SandboxPool:
             "modules": list(self.settings.agent_modules),
             "commands": [c.as_message() for c in self.settings.command_agents],
             "isolation": self.settings.isolation.as_message(),
-            "preload": self.settings.preload,
+            "preload": list(self.settings.preload),
         }
         zygote.process = await asyncio.create_subprocess_exec(
             sys.executable,

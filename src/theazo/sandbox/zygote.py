@@ -76,7 +76,7 @@ class Zygote:
         self.workdir_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.memory_limit_mb = int(config["memory_limit_mb"])
         self.spare_target = int(config["spares"])
-        self.preload = bool(config.get("preload", True))
+        self.preload = tuple(config.get("preload", defaults.SANDBOX_PRELOAD))
         self.settings = IsolationSettings.from_message(config["isolation"])
         self.agents: dict[str, AgentSpec] = {}
         self.resources: dict[str, Any] = {}  # what each agent's setup built, by agent
@@ -112,8 +112,7 @@ class Zygote:
             return False
         if any(spec.is_async for spec in self.agents.values()):
             import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
-        if self.preload:
-            _preload(defaults.SANDBOX_PRELOAD)
+        _preload(self.preload)
         try:
             self.resources = {
                 spec.name: spec.setup() for spec in self.agents.values() if spec.setup is not None
