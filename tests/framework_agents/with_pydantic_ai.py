@@ -14,8 +14,18 @@ from pydantic_ai.models.test import TestModel
 
 from tests.support.sandboxes import process_tag
 from theazo import Context
+from theazo.gateway.prices import PriceTable
 from theazo.integrations.pydantic_ai import serve
 from theazo.sandbox import linux
+
+# The test models' prices: a cent an input token, two an output token.
+PRICES = PriceTable.parse(
+    """
+    [models.test]
+    input = 10000
+    output = 20000
+    """
+)
 
 
 class Forecast(BaseModel):
@@ -39,7 +49,7 @@ def lookup(city: str) -> str:
     return f"{city}: 21 degrees"
 
 
-serve(weather)
+serve(weather, prices=PRICES)
 
 
 class Customer(BaseModel):

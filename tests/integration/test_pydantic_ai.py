@@ -45,12 +45,13 @@ def test_a_run_reports_its_steps_and_tool_calls_and_returns_the_output_type(
     ]
     log = _log(session, task.task_id)
     assert log == [
-        "[usage] test: 56 input, 0 output tokens; no price for 'test', not charged",
+        "[usage] model test: 56 input tokens, 0 output tokens",
         '[tool] lookup({"city":"a"})',
         "looking a up",  # the tool's own print
         "[tool result] lookup: a: 21 degrees",
-        "[usage] test: 59 input, 5 output tokens; no price for 'test', not charged",
+        "[usage] model test: 59 input tokens, 5 output tokens",
     ]
+    assert done.cost.amount == 56 + 59 + 5 * 2  # cents, at the agent's price table
 
 
 def test_the_prompt_may_be_an_object_and_deps_come_in_the_input(session: Session) -> None:
@@ -59,7 +60,11 @@ def test_the_prompt_may_be_an_object_and_deps_come_in_the_input(session: Session
     )
     assert done.status == "completed", done.error
     assert done.output == "Hello Ada (gold)!"
-    assert "[text] Hello Ada (gold)!" in _log(session, done.task_id)
+    log = _log(session, done.task_id)
+    assert "[text] Hello Ada (gold)!" in log
+    # A model the (bundled) price table does not know is not charged, and the log says so.
+    assert any("no price for 'greeter-model': not charged" in line for line in log), log
+    assert done.cost.amount == 0
 
 
 def test_the_schemas_come_from_the_agent_and_a_bad_input_is_refused_at_submit(

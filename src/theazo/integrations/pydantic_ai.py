@@ -34,6 +34,8 @@ from pydantic_ai.messages import (
 )
 
 from theazo.agent import AgentDefinitionError
+from theazo.core.usage import Tokens
+from theazo.gateway.prices import PriceTable
 from theazo.integrations import _usage
 from theazo.integrations._runs import (
     StreamedText,
@@ -68,6 +70,7 @@ def serve(
     description: str | None = None,
     deps: DepsFactory | None = None,
     stream: bool = True,
+    prices: PriceTable | None = None,
 ) -> Agent[Any, Any]:
     """Register ``agent`` as the Theazo agent ``name``; returns it unchanged.
 
@@ -81,16 +84,21 @@ def serve(
         stream: ask the model to stream its responses, so that the task's progress message
             shows the text as it is written; ``False`` for a model that cannot stream (a
             ``FunctionModel`` without a ``stream_function``).
+        prices: the price table the run's tokens are charged by (without the model gateway);
+            the bundled one by default.
     """
     served_name = name or agent.name
     if not served_name:
         raise AgentDefinitionError("serve(agent) needs a name=: the Pydantic AI agent has none")
+    table = _usage.price_table(prices)
     input_model = _input_model(served_name, agent, deps_from_input=deps is None)
 
     async def run(ctx: Context, task_input: PromptInput) -> Any:
         run_deps = deps(ctx) if deps is not None else getattr(task_input, "deps", None)
         return jsonable(
-            await cancellable(ctx, _run(ctx, agent, task_input.prompt, run_deps, stream=stream))
+            await cancellable(
+                ctx, _run(ctx, agent, task_input.prompt, run_deps, stream=stream, prices=table)
+            )
         )
 
     register(
@@ -132,7 +140,13 @@ def _input_schema(model: type[PromptInput]) -> dict[str, Any]:
 
 
 async def _run(
-    ctx: Context, agent: Agent[Any, Any], prompt: str, deps: Any, *, stream: bool
+    ctx: Context,
+    agent: Agent[Any, Any],
+    prompt: str,
+    deps: Any,
+    *,
+    stream: bool,
+    prices: PriceTable,
 ) -> Any:
     """Run the agent a node at a time: each model request and tool call is reported as it
     happens, and each model response logged and charged once it is complete."""
@@ -149,7 +163,7 @@ async def _run(
                             text.add(_streamed_text(event))
                     text.end()
             elif Agent.is_call_tools_node(node):
-                _record(ctx, node.model_response)
+                _record(ctx, node.model_response, prices)
                 async with node.stream(agent_run.ctx) as tool_events:
                     async for event in tool_events:
                         _report_tool(ctx, event)
@@ -166,14 +180,14 @@ def _streamed_text(event: AgentStreamEvent) -> str:
     return ""
 
 
-def _record(ctx: Context, response: ModelResponse) -> None:
+def _record(ctx: Context, response: ModelResponse, prices: PriceTable) -> None:
     """A complete model response: its text and thinking in the log, its tokens charged."""
     for part in response.parts:
         if isinstance(part, TextPart) and part.content:
             log("text", part.content)
         elif isinstance(part, ThinkingPart) and part.content:
             log("thinking", part.content)
-    _charge(ctx, response)
+    _charge(ctx, response, prices)
 
 
 def _report_tool(ctx: Context, event: AgentStreamEvent) -> None:
@@ -186,13 +200,11 @@ def _report_tool(ctx: Context, event: AgentStreamEvent) -> None:
         log("tool result", f"{event.part.tool_name}: {shorten(event.part.content)}")
 
 
-def _charge(ctx: Context, response: ModelResponse) -> None:
+def _charge(ctx: Context, response: ModelResponse, prices: PriceTable) -> None:
     usage = response.usage
-    _usage.charge(
-        ctx,
-        _usage.TokenUsage(
-            model=response.model_name or "unknown",
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        ),
+    tokens = Tokens(
+        input=usage.input_tokens,
+        output=usage.output_tokens,
+        cached=min(usage.cache_read_tokens, usage.input_tokens),
     )
+    _usage.charge(ctx, prices, response.model_name or "unknown", tokens)
