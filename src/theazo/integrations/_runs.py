@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
 from theazo.agent import AgentSpec, register_spec
@@ -18,6 +18,27 @@ from theazo.sandbox.context import Context
 
 T = TypeVar("T")
 RunFunction = Callable[[Context, Any], Awaitable[Any]]
+
+
+class PromptInput(BaseModel):
+    """A task's input: the prompt, as ``{"prompt": ...}`` or a bare string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="The user prompt the run starts from.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_string_is_the_prompt(cls, data: Any) -> Any:
+        return {"prompt": data} if isinstance(data, str) else data
+
+
+def input_schema(model: type[PromptInput]) -> dict[str, Any]:
+    """The model's schema; without deps, a bare string is a prompt too."""
+    schema = model.model_json_schema()
+    if "deps" in model.model_fields:
+        return schema
+    return {"anyOf": [{"type": "string", "description": "The user prompt."}, schema]}
 
 
 def register(

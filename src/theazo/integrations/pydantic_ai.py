@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import Field, create_model
 from pydantic.errors import PydanticUserError
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
@@ -38,8 +38,10 @@ from theazo.core.usage import Tokens
 from theazo.gateway.prices import PriceTable
 from theazo.integrations import _usage
 from theazo.integrations._runs import (
+    PromptInput,
     StreamedText,
     cancellable,
+    input_schema,
     jsonable,
     log,
     register,
@@ -48,19 +50,6 @@ from theazo.integrations._runs import (
 from theazo.sandbox.context import Context
 
 DepsFactory = Callable[[Context], Any]
-
-
-class PromptInput(BaseModel):
-    """A task's input: the prompt, as ``{"prompt": ...}`` or a bare string."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    prompt: str = Field(description="The user prompt the run starts from.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _a_string_is_the_prompt(cls, data: Any) -> Any:
-        return {"prompt": data} if isinstance(data, str) else data
 
 
 def serve(
@@ -106,7 +95,7 @@ def serve(
         run,
         description=description or str(agent.description or ""),
         input_model=input_model,
-        input_schema=_input_schema(input_model),
+        input_schema=input_schema(input_model),
         framework="pydantic_ai",
     )
     return agent
@@ -129,14 +118,6 @@ def _input_model(name: str, agent: Agent[Any, Any], *, deps_from_input: bool) ->
             f"cannot carry it; pass serve(..., deps=...) to build the deps ({exc})"
         ) from exc
     return model
-
-
-def _input_schema(model: type[PromptInput]) -> dict[str, Any]:
-    """The model's schema; without deps, a bare string is a prompt too."""
-    schema = model.model_json_schema()
-    if "deps" in model.model_fields:
-        return schema
-    return {"anyOf": [{"type": "string", "description": "The user prompt."}, schema]}
 
 
 async def _run(
