@@ -187,3 +187,19 @@ def test_a_worker_node_takes_the_model_gateways_options_too() -> None:
     done = theazo(None, "worker", "--database", database, "--llm-provider", "x=grpc,http://h,PATH")
     assert done.returncode == 2
     assert "--llm-provider" in done.stderr and "is not a provider kind" in done.stderr
+
+
+def test_the_providers_may_come_from_one_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
+    env["COLUMNS"] = "200"
+    env["THEAZO_LLM_PROVIDER"] = "a=openai,http://h/v1,PATH b=grpc,http://h,PATH"
+    done = subprocess.run(
+        [sys.executable, "-m", "theazo", "serve", "--database", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "'grpc' is not a provider kind" in done.stderr  # the second of the two was read
