@@ -55,12 +55,18 @@ class ProjectReads(Store, abc.ABC):
     async def list_project_tasks(
         self, project_id: str, query: TaskQuery, limit: int, before_id: int | None
     ) -> list[Task]:
+        before = _NEWEST if before_id is None else before_id
+        if query == TaskQuery():  # the list as it first opens: a walk down the index
+            rows = await self._all(
+                "project_tasks_newest", project_id=project_id, before_id=before, limit=limit
+            )
+            return [self._task(row) for row in rows]
         # Every filter is always passed, null meaning "any": one query text for every
         # combination, rather than SQL assembled from the filters given.
         rows = await self._all(
             "project_tasks",
             project_id=project_id,
-            before_id=_NEWEST if before_id is None else before_id,
+            before_id=before,
             statuses=[s.value for s in query.statuses] or _EVERY_STATUS,
             agent=query.agent,
             session_id=query.session_id,

@@ -486,6 +486,12 @@ DELETE FROM tasks WHERE id = ANY(%(ids)s) RETURNING id;
 
 -- --- What the dashboard reads (store/project_reads.py) -------------------------------------
 
+-- name: project_tasks_newest
+SELECT * FROM tasks
+WHERE project_id = %(project_id)s AND id < %(before_id)s
+ORDER BY id DESC
+LIMIT %(limit)s;
+
 -- name: project_tasks
 -- Every filter is passed; a null one selects everything (statuses: all five when unset).
 SELECT * FROM tasks

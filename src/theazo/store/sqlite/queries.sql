@@ -468,6 +468,12 @@ DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id;
 
 -- --- What the dashboard reads (store/project_reads.py) -------------------------------------
 
+-- name: project_tasks_newest
+SELECT * FROM tasks
+WHERE project_id = :project_id AND id < :before_id
+ORDER BY id DESC
+LIMIT :limit;
+
 -- name: project_tasks
 -- Every filter is passed; a null one selects everything (statuses: all five when unset).
 SELECT * FROM tasks
