@@ -6,7 +6,8 @@ Run from the repository root, with the project installed::
 
 In-process, on a fresh database of the backend: ``--tasks`` tasks of one project over 100
 sessions (and as many of another project, which every read must pass over), all finished but
-the last 1%, which stay queued (on PostgreSQL, then ANALYZEd). Then each read the dashboard makes is timed ``--reads`` times:
+the last 1%, which stay queued (on PostgreSQL, then ANALYZEd). Then each read the dashboard
+makes is timed ``--reads`` times:
 
 * the first page of the task list (50 rows) unfiltered, filtered to ``queued`` (rare among
   the finished, so the index walk is long), and to one user;
