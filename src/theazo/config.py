@@ -13,6 +13,7 @@ from theazo.core import cost, defaults
 from theazo.core.models import Limits
 from theazo.core.states import Scheduling
 from theazo.gateway.providers import GatewaySettings
+from theazo.observability.address import MetricsAddress
 from theazo.sandbox.egress import EgressPolicy, HostRule, ServiceHandler
 from theazo.sandbox.isolation import IsolationSettings, Network, Tier
 from theazo.sandbox.limits import ResourceLimits
@@ -71,6 +72,8 @@ class NodeConfig:
     sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
     sqlite_synchronous: str = "NORMAL"
     log_level: str = "info"
+    log_format: str = "text"  # or "json" (observability/logs.py)
+    metrics: MetricsAddress | None = None  # where /metrics is served; None: nowhere
     max_connections: int | None = None  # None: as many as the open-files limit allows
     max_connections_per_client: int = defaults.HTTP_MAX_CONNECTIONS_PER_CLIENT
     http_read_timeout_seconds: float = defaults.HTTP_READ_TIMEOUT_SECONDS

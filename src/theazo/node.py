@@ -16,6 +16,8 @@ from theazo.core.models import AgentInfo
 from theazo.core.service import ServiceSettings, TaskService
 from theazo.gateway.accounts import TaskAccount
 from theazo.gateway.server import ModelGateway
+from theazo.observability.logs import LogFormat, TransitionLog
+from theazo.observability.metrics import Metrics, Readings
 from theazo.sandbox.pool import SandboxPool
 from theazo.scheduler.dispatcher import Dispatcher, DispatchSettings
 from theazo.scheduler.execution import RunSettings
@@ -73,6 +75,7 @@ class Node:
                 webhook_secret_overlap_seconds=config.webhook_secret_overlap_seconds,
             ),
         )
+        self.metrics = self._metrics() if config.metrics is not None else None
         # Every node sends webhooks, API-only and worker nodes alike.
         self.deliveries = DeliveryWorker(
             self.store,
@@ -82,7 +85,33 @@ class Node:
                 allow_private=config.allow_private_webhooks,
                 safety_sweep_seconds=self.store.safety_sweep_seconds,
             ),
+            on_attempt=None if self.metrics is None else self.metrics.webhook_attempt,
         )
+        json_logs = config.log_format == LogFormat.JSON
+        transitions = TransitionLog(logging.INFO if json_logs else logging.DEBUG)
+        self.store.events.on_committed_here(transitions.on_committed)
+
+    def _metrics(self) -> Metrics:
+        """The node's metrics, fed by the transitions it commits; the gauges read at scrape
+        time from what holds them."""
+        metrics = Metrics(
+            Readings(
+                unfinished=self.store.unfinished_by_priority,
+                spare_sandboxes=lambda: self.pool.spares_ready,
+                held_waits=lambda: self.service.waits_held,
+                open_streams=lambda: self.store.events.subscription_count,
+                slots=self._slots,
+            )
+        )
+        self.store.events.on_committed_here(metrics.on_committed)
+        return metrics
+
+    def _slots(self) -> tuple[int, int] | None:
+        """(used, total) task slots; None on a node that runs no tasks."""
+        if self.dispatcher is None:
+            return None
+        total = self.dispatcher.settings.concurrency
+        return total - self.dispatcher.free_slots, total
 
     def _account(self, task_id: str) -> TaskAccount | None:
         return None if self.dispatcher is None else self.dispatcher.account(task_id)

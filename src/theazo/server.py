@@ -10,15 +10,19 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from theazo.api.app import create_app
 from theazo.config import NodeConfig
 from theazo.connections import ConnectionLimits, guarded_protocol
 from theazo.core import defaults
 from theazo.node import Announce, Node
+from theazo.observability.listener import HttpMetrics, MetricsListener
+from theazo.observability.logs import LogFormat
 
 log = logging.getLogger("theazo")
 
@@ -122,15 +126,29 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
     open_files = raise_open_files_limit()
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
     sock = bind(config.host, config.port) if config.run_api else None
+    try:
+        metrics_sock = _bind_metrics(config)
+    except StartupError:
+        if sock is not None:
+            sock.close()
+        raise
     node = Node(config, announce)
     try:
         await node.start()
     except Exception as exc:
-        if sock is not None:
-            sock.close()
+        for opened in (sock, metrics_sock):
+            if opened is not None:
+                opened.close()
         await _stop_quietly(node)
         raise StartupError(str(exc)) from exc
     announce(node.sandbox_summary())
+    listener = None
+    if node.metrics is not None and metrics_sock is not None:
+        # Its uvicorn says nothing below a warning: the node announces the address itself.
+        logging_options = _uvicorn_logging(config) | {"log_level": "warning"}
+        listener = MetricsListener(node.metrics, metrics_sock, **logging_options)
+        await listener.start()
+        announce(f"Metrics are served on http://{config.metrics}/metrics")
     try:
         if sock is None:
             announce(f"Theazo worker {node.worker_id} is running tasks")
@@ -138,7 +156,27 @@ async def run_node(config: NodeConfig, announce: Announce) -> None:
         else:
             await _serve_http(node, config, sock, connection_limits(config, open_files), announce)
     finally:
+        if listener is not None:
+            await listener.stop()
         await node.stop()
+
+
+def _bind_metrics(config: NodeConfig) -> socket.socket | None:
+    if config.metrics is None:
+        return None
+    try:
+        return bind(config.metrics.host, config.metrics.port)
+    except StartupError as exc:
+        raise StartupError(f"--metrics: {exc}") from exc
+
+
+def _uvicorn_logging(config: NodeConfig) -> dict[str, Any]:
+    """uvicorn's own logging: its default configuration in text, none in JSON (its records
+    then reach the root logger's JSON handler like every other)."""
+    options: dict[str, Any] = {"log_level": config.log_level}
+    if config.log_format == LogFormat.JSON:
+        options["log_config"] = None
+    return options
 
 
 async def _serve_http(
@@ -171,11 +209,16 @@ async def _serve_http(
     # signal that arrives before uvicorn takes the signals over.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, remember_stop)
+    app = create_app(lifespan)
+    if node.metrics is not None:
+        # Innermost, next to the router: the scope it passes on is the one the router marks
+        # with the route it chose (an outer middleware may hand on a copy).
+        app.user_middleware.append(Middleware(HttpMetrics, count=node.metrics.http_request))
     server = _Server(
         node,
         uvicorn.Config(
-            create_app(lifespan),
-            log_level=config.log_level,
+            app,
+            **_uvicorn_logging(config),
             access_log=False,
             timeout_graceful_shutdown=int(defaults.GRACEFUL_HTTP_SHUTDOWN_SECONDS) or 1,
             server_header=False,

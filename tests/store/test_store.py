@@ -97,6 +97,26 @@ async def test_queue_position_follows_claim_order(store: Store) -> None:
     assert await store.queue_position(tasks[2]) == 1
 
 
+async def test_unfinished_tasks_are_counted_by_status_and_priority(store: Store) -> None:
+    assert await store.unfinished_by_priority() == {}
+    project, sid = await _session(store)
+    other_project, other = await _session(store, "another user")
+    await store.submit(project, sid, [new_task(priority=Priority.HIGH), new_task()])
+    await store.submit(other_project, other, [new_task(priority=Priority.LOW) for _ in range(3)])
+    (high,) = await store.claim("w1", 1)
+    await store.submit(project, sid, [new_task(priority=Priority.HIGH)])
+    assert await store.unfinished_by_priority() == {
+        (TaskStatus.RUNNING, Priority.HIGH): 1,
+        (TaskStatus.QUEUED, Priority.HIGH): 1,
+        (TaskStatus.QUEUED, Priority.NORMAL): 1,
+        (TaskStatus.QUEUED, Priority.LOW): 3,
+    }
+    await store.finish(high.task.task_id, high.task.attempt, COMPLETED)
+    counts = await store.unfinished_by_priority()
+    assert (TaskStatus.RUNNING, Priority.HIGH) not in counts
+    assert sum(counts.values()) == 5
+
+
 async def test_finish_is_recorded_once_and_never_overwritten(store: Store) -> None:
     project, sid = await _session(store)
     (task,) = await store.submit(project, sid, [new_task()])

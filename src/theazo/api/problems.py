@@ -35,6 +35,7 @@ from theazo.core.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
+from theazo.observability.logs import task_fields
 
 log = logging.getLogger("theazo.api")
 
@@ -192,7 +193,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _on_store_unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreUnavailable)
-    log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
+    log.warning("%s %s: %s", request.method, request.url.path, exc.detail, extra=_ids_of(request))
     status = 507 if isinstance(exc, StoreFull) else 503
     detail = (
         "the server's database is out of disk space; try again once an operator made room"
@@ -205,8 +206,20 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra=_ids_of(request),
+    )
     return problem(500, "internal_error", "the server failed; the error is in its log")
+
+
+def _ids_of(request: Request) -> dict[str, Any]:
+    """The task and session a request names in its path, for its log record."""
+    params = request.path_params
+    return task_fields(task_id=params.get("task_id"), session_id=params.get("session_id"))
 
 
 def install(app: FastAPI) -> None:

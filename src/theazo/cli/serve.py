@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +27,8 @@ from theazo.core.durations import format_duration
 from theazo.core.states import Scheduling
 from theazo.gateway.prices import PriceError, PriceTable
 from theazo.gateway.providers import GatewaySettings, parse_providers
+from theazo.observability.address import MetricsAddress, parse_address
+from theazo.observability.logs import LogFormat
 from theazo.sandbox.egress import parse_rules
 from theazo.sandbox.isolation import Network, Tier
 from theazo.sandbox.view import Mount
@@ -247,6 +248,31 @@ SqliteSync = Annotated[
     ),
 ]
 LogLevel = Annotated[str, typer.Option(envvar="THEAZO_LOG_LEVEL")]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        envvar="THEAZO_LOG_FORMAT",
+        help="text, or json: one JSON object per line, with the task's ids (docs/operations.md).",
+    ),
+]
+MetricsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        envvar="THEAZO_METRICS",
+        help="HOST:PORT (or PORT, on 127.0.0.1) to serve Prometheus metrics at /metrics, "
+        f"e.g. 127.0.0.1:{defaults.METRICS_PORT}; off when not given. Loopback only unless "
+        "--metrics-allow-remote.",
+    ),
+]
+MetricsAllowRemote = Annotated[
+    bool,
+    typer.Option(
+        envvar="THEAZO_METRICS_ALLOW_REMOTE",
+        help="Let --metrics listen beyond loopback: they are unauthenticated and show the "
+        "whole deployment, so only where a firewall keeps others out.",
+    ),
+]
 MaxConnections = Annotated[
     int | None,
     typer.Option(
@@ -402,6 +428,9 @@ def serve(
     max_connections_per_client: MaxConnectionsPerClient = defaults.HTTP_MAX_CONNECTIONS_PER_CLIENT,
     http_read_timeout: HttpReadTimeout = f"{defaults.HTTP_READ_TIMEOUT_SECONDS:g}s",
     log_level: LogLevel = "info",
+    log_format: LogFormatOption = "text",
+    metrics: MetricsOption = None,
+    metrics_allow_remote: MetricsAllowRemote = False,
 ) -> None:
     """Run the API server and its workers (on an embedded SQLite database by default)."""
     config = NodeConfig(
@@ -457,6 +486,9 @@ def serve(
                 llm_task_spend_cap,
                 llm_timeout,
             ),
+            log_format=log_format,
+            metrics=metrics,
+            metrics_allow_remote=metrics_allow_remote,
         ),
     )
     _run(config)
@@ -504,6 +536,9 @@ def worker(
     llm_task_spend_cap: LlmTaskSpendCap = "0",
     llm_timeout: LlmTimeout = DEFAULT_LLM_TIMEOUT,
     log_level: LogLevel = "info",
+    log_format: LogFormatOption = "text",
+    metrics: MetricsOption = None,
+    metrics_allow_remote: MetricsAllowRemote = False,
 ) -> None:
     """Run tasks from a shared PostgreSQL queue, serving no API (a scale-out worker node)."""
     if database.startswith("sqlite"):
@@ -557,6 +592,9 @@ def worker(
                     llm_task_spend_cap,
                     llm_timeout,
                 ),
+                log_format=log_format,
+                metrics=metrics,
+                metrics_allow_remote=metrics_allow_remote,
             ),
         )
     )
@@ -589,6 +627,9 @@ def _running_tasks(
     webhook_retry_schedule: str,
     log_level: str,
     gateway: GatewaySettings | None,
+    log_format: str,
+    metrics: str | None,
+    metrics_allow_remote: bool,
 ) -> dict[str, Any]:
     """The settings of a node that runs tasks and sends webhooks: both commands take them."""
     if gateway is not None:
@@ -618,7 +659,35 @@ def _running_tasks(
         "webhook_retry_schedule": schedule(webhook_retry_schedule),
         "log_level": log_level.lower(),
         "gateway": gateway,
+        "log_format": _log_format(log_format),
+        "metrics": _metrics_address(metrics, allow_remote=metrics_allow_remote),
     }
+
+
+def _log_format(value: str) -> LogFormat:
+    try:
+        return LogFormat(value.strip().lower())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not text or json", param_hint="--log-format"
+        ) from None
+
+
+def _metrics_address(value: str | None, *, allow_remote: bool) -> MetricsAddress | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        address = parse_address(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--metrics") from None
+    if not address.is_loopback and not allow_remote:
+        raise typer.BadParameter(
+            f"{address} is not a loopback address: metrics show the whole deployment to "
+            "anyone who can connect, so add --metrics-allow-remote if a firewall keeps "
+            "others out",
+            param_hint="--metrics",
+        )
+    return address
 
 
 def sandbox_policy(
@@ -763,12 +832,10 @@ def modules_of(agents: str | None) -> tuple[str, ...]:
 
 def _run(config: NodeConfig) -> None:
     # Imported here: the web stack is heavy, and other commands (keys, submit) need none of it.
+    from theazo.observability.logs import configure as configure_logging
     from theazo.server import StartupError, run
 
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(LogFormat(config.log_format), config.log_level)
     console = Console()
     try:
         run(config, lambda text: console.print(text, highlight=False))

@@ -209,3 +209,22 @@ MODEL_GATEWAY_CONNECTIONS = 256  # to the providers, for all sandboxes of a node
 # --- Framework adapters (theazo.integrations) ------------------------------------------------
 STREAMED_TEXT_REPORT_SECONDS = 0.5  # text a model streams: the text so far, as a progress message
 INTEGRATION_LOG_VALUE_CHARS = 200  # a tool's arguments or result, as far as a log line shows it
+
+# --- Metrics and logs -----------------------------------------------------------------------
+METRICS_PORT = 9464  # the port Prometheus exporters of this kind usually take (OpenTelemetry's)
+# Agents choose their own error codes: past this many distinct ones, a node counts the rest
+# as "other", so a hostile agent inventing a code per task cannot grow /metrics without end.
+METRICS_MAX_ERROR_CODES = 100
+METRICS_STORE_READ_SECONDS = 2.0  # a scrape's read of the queue; past it, those gauges are left out
+# Histogram buckets (seconds), each spanning what is normal for what it measures.
+METRICS_QUEUE_WAIT_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
+)  # fmt: skip
+METRICS_RUN_BUCKETS = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400,
+)  # fmt: skip
+METRICS_WEBHOOK_ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# From the event to its delivery, retries included (the retry schedule spans about a day).
+METRICS_WEBHOOK_LATENCY_BUCKETS = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 14400, 86400,
+)  # fmt: skip

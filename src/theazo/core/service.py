@@ -74,6 +74,7 @@ class TaskService:
         self._reads: dict[tuple[int, str, str, str], asyncio.Future[Task]] = {}
         self._inputs = InputChecker()
         self._token_secret: str | None = None
+        self.waits_held = 0  # long polls held now (a gauge of /metrics)
 
     # --- auth ------------------------------------------------------------------------------
     async def authenticate(self, api_key: str) -> str | None:
@@ -226,6 +227,7 @@ class TaskService:
         deadline = loop.time() + timeout_seconds
         events = self.store.events
         waiter = events.finish_waiter(task_id)  # before the first read: see EventHub
+        self.waits_held += 1
         try:
             # Waits that arrive between two firings share one read too: ten thousand waits
             # opened on a hundred tasks cost a hundred reads, not ten thousand. A shared read
@@ -243,6 +245,7 @@ class TaskService:
                 waiter = events.finish_waiter(task_id)  # again before reading
                 task = await self._read_after(firing, project_id, session_id, task_id)
         finally:
+            self.waits_held -= 1
             events.drop_waiter(task_id, waiter)
         if not task.status.is_terminal and not self._releasing:  # as it is now
             task = await self.store.get_task(project_id, session_id, task_id)

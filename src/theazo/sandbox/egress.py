@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from theazo.core import defaults
 from theazo.core.addresses import is_public_address
+from theazo.observability.logs import task_fields
 
 log = logging.getLogger("theazo.egress")
 
@@ -214,7 +215,11 @@ class EgressProxy:
         except (ConnectionError, OSError):
             pass
         except Exception:
-            log.exception("a sandbox service failed on a connection of %s", attachment.task_id)
+            log.exception(
+                "a sandbox service failed on a connection of %s",
+                attachment.task_id,
+                extra=task_fields(task_id=attachment.task_id),
+            )
         finally:
             writer.close()
 

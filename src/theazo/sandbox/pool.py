@@ -29,6 +29,7 @@ from typing import Any, Literal
 from theazo.command_agents import CommandAgent
 from theazo.core import defaults
 from theazo.core.models import AgentInfo
+from theazo.observability.logs import task_fields
 from theazo.sandbox import protocol
 from theazo.sandbox.egress import Attachment, EgressPolicy, EgressProxy, ServiceHandler, Usage
 from theazo.sandbox.isolation import IsolationSettings, Network, Tier, missing_for
@@ -563,7 +564,11 @@ class SandboxPool:
         try:
             control.send(protocol.encode({"t": "kill", "task_id": task_id, "signal": signum}))
         except OSError:  # a full queue (rare: see _Zygote.in_flight) or a gone zygote
-            log.warning("could not ask the zygote to signal the sandbox of %s", task_id)
+            log.warning(
+                "could not ask the zygote to signal the sandbox of %s",
+                task_id,
+                extra=task_fields(task_id=task_id),
+            )
 
     def set_spares(self, total: int) -> None:
         """How many sandboxes the zygotes should keep walled in and waiting, in all."""
@@ -696,7 +701,11 @@ class SandboxPool:
                 sandbox.task_id, proxy, dict(zip(ports, forwards, strict=True))
             )
         except (OSError, ValueError):
-            log.exception("cannot serve the egress proxy of %s", sandbox.task_id)
+            log.exception(
+                "cannot serve the egress proxy of %s",
+                sandbox.task_id,
+                extra=task_fields(task_id=sandbox.task_id),
+            )
             for listener in listeners:
                 listener.close()
             return

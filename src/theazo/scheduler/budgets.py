@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from theazo.core import cost, defaults
 from theazo.core.states import ErrorCode
+from theazo.observability.logs import task_fields
 from theazo.scheduler.outcome import failed
 from theazo.store.base import Spend, Store
 
@@ -113,7 +114,12 @@ class BudgetWatch:
         try:
             next_check = await self._check_now(session_id)
         except Exception as exc:
-            log.warning("the budget of session %s was not checked (%s)", session_id, exc)
+            log.warning(
+                "the budget of session %s was not checked (%s)",
+                session_id,
+                exc,
+                extra=task_fields(session_id=session_id),
+            )
             next_check = defaults.STORE_RETRY_MAX_SECONDS
         finally:
             self._checking.discard(session_id)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from theazo.core import defaults, ids
 from theazo.core.models import ClaimedTask
 from theazo.core.states import ErrorCode
+from theazo.observability.logs import task_fields
 from theazo.sandbox.pool import SandboxPool
 from theazo.scheduler.budgets import BudgetWatch
 from theazo.scheduler.execution import RunSettings, TaskRun
@@ -182,7 +183,9 @@ class Dispatcher:
         try:
             await run.run()
         except Exception:
-            log.exception("task %s: the run failed inside theazo", run.task_id)
+            log.exception(
+                "task %s: the run failed inside theazo", run.task_id, extra=task_fields(run.task)
+            )
         finally:
             self.runs.pop(run.task_id, None)
             self.budgets.untrack(run)
@@ -227,7 +230,11 @@ class Dispatcher:
             for task_id, run in list(self.runs.items()):
                 stale = run.claimed_at < checked_at and not run.ended
                 if stale and held.get(task_id) != run.task.attempt:
-                    log.warning("task %s is no longer ours; killing it", task_id)
+                    log.warning(
+                        "task %s is no longer ours; killing it",
+                        task_id,
+                        extra=task_fields(run.task),
+                    )
                     run.request_kill()
             for task_id, attempt in held.items():
                 known = self.runs.get(task_id)
@@ -237,6 +244,7 @@ class Dispatcher:
                         "task %s is held by this node but not run (a claim's answer was lost); "
                         "giving it back",
                         task_id,
+                        extra=task_fields(task_id=task_id, attempt=attempt),
                     )
                     self._release_later(task_id, attempt, started=False)
 
@@ -276,7 +284,12 @@ class Dispatcher:
             if self._releasing.get(task_id) == (attempt, started):
                 del self._releasing[task_id]
             if released is not None:
-                log.warning("task %s given back by this node: now %s", task_id, released.status)
+                log.warning(
+                    "task %s given back by this node: now %s",
+                    task_id,
+                    released.status,
+                    extra=task_fields(released),
+                )
 
     @property
     def releasing(self) -> int:

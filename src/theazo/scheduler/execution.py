@@ -29,6 +29,7 @@ from theazo.core.json_values import storable_text, why_not_storable
 from theazo.core.models import ClaimedTask, Outcome, Task, TaskError
 from theazo.core.states import ErrorCode
 from theazo.core.usage import NetworkUsage, Tokens, UsageUpdate
+from theazo.observability.logs import task_fields
 from theazo.sandbox.egress import Usage
 from theazo.sandbox.pool import ExitStatus, Sandbox, SandboxError, SandboxPool
 from theazo.sandbox.protocol import FrameTooLarge
@@ -262,9 +263,10 @@ class TaskRun:
                     lambda: self.store.append_logs(self.task, lines, log_bytes),
                     f"keep the last log lines of task {self.task_id}",
                     stopping=self.stopping,
+                    fields=task_fields(self.task),
                 )
             except GaveUp as exc:
-                log.error("task %s: %s", self.task_id, exc)
+                log.error("task %s: %s", self.task_id, exc, extra=task_fields(self.task))
 
     async def _relay_reports(self, sandbox: Sandbox) -> RunReport:
         report = RunReport()
@@ -293,7 +295,12 @@ class TaskRun:
                 ErrorCode.INVALID_MESSAGE, f"the sandbox sent a message we cannot read: {exc}"
             )
         except Exception as exc:  # whatever else a message did to us: this task only
-            log.error("task %s: a sandbox message broke its handling", self.task_id, exc_info=exc)
+            log.error(
+                "task %s: a sandbox message broke its handling",
+                self.task_id,
+                exc_info=exc,
+                extra=task_fields(self.task),
+            )
             report.protocol_error = TaskError(
                 ErrorCode.INVALID_MESSAGE,
                 f"the sandbox sent a message the server could not handle: {type(exc).__name__}",
@@ -453,7 +460,11 @@ class TaskRun:
                 self._keep_pending(pending)
                 delay = self._flush_backoff.take()
                 log.warning(
-                    "task %s: progress not saved (%s); again in %.2fs", self.task_id, exc, delay
+                    "task %s: progress not saved (%s); again in %.2fs",
+                    self.task_id,
+                    exc,
+                    delay,
+                    extra=task_fields(self.task),
                 )
                 self._schedule_flush(delay)
                 return
@@ -527,9 +538,10 @@ class TaskRun:
                     lambda: self.store.finish(self.task_id, self.task.attempt, outcome),
                     f"record the end of task {self.task_id}",
                     stopping=self.stopping,
+                    fields=task_fields(self.task),
                 )
             except GaveUp as exc:
-                log.error("task %s: %s", self.task_id, exc)
+                log.error("task %s: %s", self.task_id, exc, extra=task_fields(self.task))
                 return
             self.settled = True
             # None: the task had ended elsewhere (a cancel); its egress is added at the end.

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from theazo.core import defaults
 from theazo.core.errors import StoreUnavailable
+from theazo.observability.logs import task_fields
 from theazo.scheduler.dispatcher import Dispatcher
 from theazo.store.base import Store
 
@@ -98,6 +99,7 @@ class Rescuer(PeriodicDuty):
                 task.task_id,
                 task.attempt,
                 task.status.value,
+                extra=task_fields(task),
             )
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from theazo.core import defaults
 from theazo.core.errors import StoreUnavailable
@@ -52,9 +52,11 @@ async def retrying(
     *,
     stopping: asyncio.Event,
     bug_attempts: int = defaults.STORE_BUG_ATTEMPTS,
+    fields: Mapping[str, Any] | None = None,
 ) -> T:
     """``call()``'s result, once it succeeds; ``GaveUp`` when ``stopping`` is set first or
-    when it raised something other than ``StoreUnavailable`` ``bug_attempts`` times."""
+    when it raised something other than ``StoreUnavailable`` ``bug_attempts`` times.
+    ``fields`` go with each log record (``extra``): the ids of the task it is for."""
     backoff = Backoff()
     bugs = 0
     while True:
@@ -63,10 +65,10 @@ async def retrying(
         try:
             return await call()
         except StoreUnavailable as exc:
-            log.warning("could not %s (%s); trying again", what, exc.detail)
+            log.warning("could not %s (%s); trying again", what, exc.detail, extra=fields)
         except Exception as exc:
             bugs += 1
-            log.error("could not %s (attempt %d)", what, bugs, exc_info=exc)
+            log.error("could not %s (attempt %d)", what, bugs, exc_info=exc, extra=fields)
             if bugs >= bug_attempts:
                 raise GaveUp(f"could not {what}: {exc}") from exc
         try:

@@ -221,6 +221,11 @@ class Store(abc.ABC):
         """How many queued tasks come before this one in claim order."""
 
     @abc.abstractmethod
+    async def unfinished_by_priority(self) -> dict[tuple[TaskStatus, Priority], int]:
+        """How many tasks of the whole deployment are queued and running, by priority (the
+        pairs with none are left out)."""
+
+    @abc.abstractmethod
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         """Record the cancel and bill a running task to this moment; raises
         ``InvalidTransition`` for a completed or failed task."""

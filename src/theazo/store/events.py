@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from theazo.core import defaults
 from theazo.core.events import TaskEvent
@@ -17,6 +17,7 @@ from theazo.core.events import TaskEvent
 WorkListener = Callable[[], None]
 CancelListener = Callable[[str], None]  # task_id
 TaskListener = Callable[[str], None]  # task_id
+CommittedListener = Callable[[Sequence[TaskEvent]], None]
 
 
 class Subscription:
@@ -121,6 +122,7 @@ class EventHub:
         self._delivery_listeners: list[WorkListener] = []
         self._subscriptions: dict[tuple[str, str], set[Subscription]] = {}
         self._resync_listeners: list[WorkListener] = []
+        self._committed_listeners: list[CommittedListener] = []
 
     # --- subscribing ---------------------------------------------------------------------
     def on_work_available(self, listener: WorkListener) -> None:
@@ -138,6 +140,13 @@ class EventHub:
     def on_resync(self, listener: WorkListener) -> None:
         """Called when notifications may have been lost (see ``resync``)."""
         self._resync_listeners.append(listener)
+
+    def on_committed_here(self, listener: CommittedListener) -> None:
+        """Called with the task events each transaction of *this node* stored, once it has
+        committed; never with another node's (which ``task_events`` also brings). So each
+        change is heard once in the deployment, by the node that made it: what metrics count
+        and structured logs record."""
+        self._committed_listeners.append(listener)
 
     def finish_waiter(self, task_id: str) -> asyncio.Future[int]:
         """A future resolved, with the number of the firing, when the task reaches a terminal
@@ -230,6 +239,10 @@ class EventHub:
     def delivery_ready(self) -> None:
         for listener in self._delivery_listeners:
             listener()
+
+    def committed_here(self, events: Sequence[TaskEvent]) -> None:
+        for listener in self._committed_listeners:
+            listener(events)
 
     def task_events(self, events: Iterable[TaskEvent]) -> None:
         """Committed events, in their order, to whoever follows their task, session or

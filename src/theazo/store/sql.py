@@ -441,6 +441,13 @@ class SQLStore(ProjectReads, abc.ABC):
         count: int = row["count"]
         return count
 
+    async def unfinished_by_priority(self) -> dict[tuple[TaskStatus, Priority], int]:
+        rows = await self._all("unfinished_by_priority")
+        return {
+            (TaskStatus(row["status"]), Priority(row["priority"])): int(row["count"])
+            for row in rows
+        }
+
     async def cancel(self, project_id: str, session_id: str, task_id: str) -> Task:
         now = self.now()
         async with self.transaction():
@@ -1207,6 +1214,7 @@ def fire(store: Store, pending: Sequence[tuple[str, str | EventBatch | None]]) -
         elif event == Event.DELIVERY:
             delivery = True
         elif event == Event.TASK_EVENTS and isinstance(payload, EventBatch):
+            store.events.committed_here(payload.events)
             store.events.task_events(payload.events)
         elif event == Event.FINISHED and isinstance(payload, str):
             store.events.task_finished(payload)

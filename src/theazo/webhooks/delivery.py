@@ -17,12 +17,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from theazo.core import defaults
 from theazo.core.models import Delivery, DeliveryAttempt
+from theazo.observability.logs import task_fields
 from theazo.store.base import Store
 from theazo.webhooks import signing
 from theazo.webhooks.sender import Answer, Sender
@@ -30,6 +31,16 @@ from theazo.webhooks.sender import Answer, Sender
 log = logging.getLogger("theazo.webhooks")
 
 INTERRUPTED = "interrupted: the node stopped before an answer came"
+
+# An attempt's result, as metrics count it: delivered (2xx), rejected (another status),
+# unreachable (no answer at all: refused, timed out, a forbidden address) or interrupted.
+DELIVERED, REJECTED, UNREACHABLE, INTERRUPTED_RESULT = (
+    "delivered",
+    "rejected",
+    "unreachable",
+    "interrupted",
+)
+AttemptListener = Callable[[Delivery, DeliveryAttempt, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,7 @@ class DeliveryWorker:
         *,
         sender: Sender | None = None,
         rng: random.Random | None = None,
+        on_attempt: AttemptListener | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or DeliverySettings()
@@ -72,6 +84,7 @@ class DeliveryWorker:
             max_connections=self.settings.concurrency,
         )
         self._rng = rng or random.Random()
+        self._on_attempt = on_attempt
         self._wake = asyncio.Event()
         self._sends: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
@@ -167,9 +180,15 @@ class DeliveryWorker:
                 "task %s: webhook %s could not be sent; it is due again when its lease ends",
                 delivery.task_id,
                 delivery.message_id,
+                extra=_fields(delivery),
             )
             return
+        self._heard(delivery, attempt, _result(answer))
         await self._settle(delivery, attempt, answer)
+
+    def _heard(self, delivery: Delivery, attempt: DeliveryAttempt, result: str) -> None:
+        if self._on_attempt is not None:
+            self._on_attempt(delivery, attempt, result)
 
     async def _attempt(self, delivery: Delivery) -> tuple[DeliveryAttempt, Answer]:
         secrets = await self.store.webhook_secrets(delivery.project_id)
@@ -194,6 +213,7 @@ class DeliveryWorker:
                 "when its lease ends",
                 delivery.task_id,
                 delivery.message_id,
+                extra=_fields(delivery),
             )
             return
         if not answer.delivered:
@@ -205,6 +225,7 @@ class DeliveryWorker:
 
     async def _record_interrupted(self, delivery: Delivery) -> None:
         attempt = DeliveryAttempt(self.store.now(), 0, None, INTERRUPTED)
+        self._heard(delivery, attempt, INTERRUPTED_RESULT)
         try:
             await self.store.record_delivery_attempt(
                 delivery, attempt, delivered=False, retry_at=self.store.now()
@@ -215,7 +236,14 @@ class DeliveryWorker:
                 delivery.task_id,
                 delivery.message_id,
                 exc_info=True,
+                extra=_fields(delivery),
             )
+
+
+def _result(answer: Answer) -> str:
+    if answer.delivered:
+        return DELIVERED
+    return UNREACHABLE if answer.http_status is None else REJECTED
 
 
 def _log_failure(delivery: Delivery, attempt: DeliveryAttempt, retry_at: datetime | None) -> None:
@@ -232,4 +260,12 @@ def _log_failure(delivery: Delivery, attempt: DeliveryAttempt, retry_at: datetim
         delivery.attempts,
         what,
         then,
+        extra=_fields(delivery),
     )
+
+
+def _fields(delivery: Delivery) -> dict[str, object]:
+    fields = task_fields(
+        task_id=delivery.task_id, session_id=delivery.session_id, project_id=delivery.project_id
+    )
+    return fields | {"webhook_id": delivery.message_id}

@@ -116,6 +116,15 @@ SELECT count(*) AS count FROM (
     LIMIT :cap
 ) AS ahead;
 
+-- name: unfinished_by_priority
+-- What /metrics shows of the whole deployment's queue: each half is read from a partial
+-- index (tasks_claim for the queued, tasks_running_lease for the running).
+SELECT 'queued' AS status, priority, count(*) AS count FROM tasks
+WHERE status = 'queued' GROUP BY priority
+UNION ALL
+SELECT 'running' AS status, priority, count(*) AS count FROM tasks
+WHERE status = 'running' GROUP BY priority;
+
 -- name: cancel_queued
 -- Two events: the status change, then the end of the task's stream.
 UPDATE tasks SET status = 'cancelled', finished_at = :now, event_seq = event_seq + 2
