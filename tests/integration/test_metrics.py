@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import StartServer
+from tests.support.databases import postgres_schema
 from tests.support.receiver import Receiver, Reply
 from tests.support.server import ServerProcess, free_port
 from tests.support.waiting import eventually
@@ -349,3 +350,97 @@ def test_every_log_line_is_json(server: ServerProcess) -> None:
         if line.startswith("{"):
             record = json.loads(line)
             assert {"time", "level", "logger", "message"} <= set(record)
+
+
+# --- retries, and several nodes ------------------------------------------------------------------
+def _scrape_at(port: int) -> Scrape:
+    return Scrape(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+
+
+def test_a_task_retried_after_a_crash_is_counted_and_logged_by_the_node_that_retried_it(
+    start_server: StartServer, api_key: str
+) -> None:
+    port = free_port()
+    options = ("--metrics", f"127.0.0.1:{port}", "--log-format", "json", "--log-level", "info")
+    with start_server(*options, "--lease", "2s") as server:
+        with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
+            session = theazo.sessions.for_user(f"user_retry_{free_port()}")
+            task = session.tasks.submit("sleeper", {"seconds": 1}, retries=1)
+            _running(session, task.task_id)
+
+        server.kill()
+        server.launch()  # the same database, log file and --metrics address
+
+        with Theazo(api_key=api_key, base_url=server.base_url) as theazo:
+            done = theazo.sessions.get(session.session_id).tasks.wait(task.task_id, timeout="20s")
+        assert done.status == "completed" and done.attempt == 2
+        after = _scrape_at(port)  # this process's counters: the rescue and the second run
+        assert after.get("theazo_tasks_retried_total", agent="sleeper") == 1
+        assert after.get("theazo_tasks_started_total", agent="sleeper", priority="normal") == 1
+        finished = {"agent": "sleeper", "status": "completed", "error_code": ""}
+        assert after.get("theazo_tasks_finished_total", **finished) == 1
+        # Only a first attempt's wait is measured: the retry's began when it was requeued.
+        assert after.get("theazo_task_queue_wait_seconds_count", priority="normal") == 0
+
+        records = _exactly(
+            5, functools.partial(_transitions_of, server, task.task_id), "five transitions"
+        )
+        assert [(r["event"], r["attempt"]) for r in records] == [
+            ("submitted", 0),
+            ("started", 1),
+            ("retried", 1),
+            ("started", 2),
+            ("completed", 2),
+        ]
+
+
+def test_each_node_counts_what_it_did_and_the_queue_is_the_deployments(
+    tmp_path_factory: pytest.TempPathFactory, api_key: str
+) -> None:
+    """On PostgreSQL: an API node counts the submit, the worker node the start and the end; both
+    read the same queue."""
+    api_port, worker_port = free_port(), free_port()
+    with (
+        postgres_schema() as url,
+        ServerProcess.start(
+            tmp_path_factory.mktemp("api"),
+            api_keys=[api_key],
+            database=url,
+            args=["--no-workers", "--metrics", f"127.0.0.1:{api_port}"],
+        ) as api,
+        ServerProcess.start(
+            tmp_path_factory.mktemp("worker"),
+            database=url,
+            kind="worker",
+            args=["--metrics", f"127.0.0.1:{worker_port}"],
+        ),
+        Theazo(api_key=api_key, base_url=api.base_url) as theazo,
+    ):
+        session = theazo.sessions.for_user("user_two_nodes")
+        session.update_limits(max_running=1)
+        blocker = session.tasks.submit("sleeper", {"seconds": 30})
+        _running(session, blocker.task_id)
+        queued = session.tasks.submit("echo", {"n": 1}, priority="high")
+
+        on_api, on_worker = _scrape_at(api_port), _scrape_at(worker_port)
+        for node in (on_api, on_worker):
+            assert node.get("theazo_tasks_queued", priority="high") == 1
+            assert node.get("theazo_tasks_running", priority="normal") == 1
+        assert on_api.get("theazo_tasks_submitted_total", agent="sleeper", priority="normal") == 1
+        assert (
+            on_worker.get("theazo_tasks_submitted_total", agent="sleeper", priority="normal") == 0
+        )
+        assert on_worker.get("theazo_tasks_started_total", agent="sleeper", priority="normal") == 1
+        assert on_api.get("theazo_tasks_started_total", agent="sleeper", priority="normal") == 0
+        assert on_worker.get("theazo_worker_slots", state="used") == 1
+        assert ("theazo_worker_slots", frozenset({("state", "used")})) not in on_api.samples
+
+        session.tasks.cancel(blocker.task_id)  # by the API node: counted there
+        assert session.tasks.wait(queued.task_id, timeout="20s").status == "completed"
+        on_api, on_worker = _scrape_at(api_port), _scrape_at(worker_port)
+        cancelled = {"agent": "sleeper", "state": "running"}
+        assert on_api.get("theazo_tasks_cancelled_total", **cancelled) == 1
+        assert on_worker.get("theazo_tasks_cancelled_total", **cancelled) == 0
+        completed = {"agent": "echo", "status": "completed", "error_code": ""}
+        assert on_worker.get("theazo_tasks_finished_total", **completed) == 1
+        assert on_api.get("theazo_tasks_finished_total", **completed) == 0
