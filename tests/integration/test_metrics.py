@@ -341,7 +341,12 @@ def test_json_logs_give_an_errors_task_ids(server: ServerProcess, session: Sessi
 
 
 def test_every_log_line_is_json(server: ServerProcess) -> None:
-    announcements = ("Sandbox isolation:", "Metrics are served on", "Theazo is serving on")
+    announcements = (
+        "Sandbox isolation:",
+        "Metrics are served on",
+        "Theazo is serving on",
+        "Dashboard:",
+    )
     lines = [line for line in server.log().splitlines() if line.strip()]
     assert lines
     plain = [line for line in lines if not line.startswith("{")]
