@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -68,6 +69,7 @@ class Metrics:
         # test, a benchmark) must not share, or refuse to register, each other's metrics.
         self.registry = CollectorRegistry(auto_describe=True)
         self._error_codes: set[str] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.submitted = Counter(
             "theazo_tasks_submitted", "Tasks submitted.", ["agent", "priority"], registry=r
@@ -146,33 +148,43 @@ class Metrics:
         self._state = _StateCollector(readings)
         r.register(self._state)
 
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: prometheus-client checks and locks on every
+        ``labels`` call, several times the cost of the ``inc`` that follows, and a busy node
+        counts a few transitions per task. Label values are bounded, and so is this."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # --- hooks -----------------------------------------------------------------------------
     def on_committed(self, events: Sequence[TaskEvent]) -> None:
         """Count the transitions in one committed batch (``EventHub.on_committed_here``)."""
         for change in transitions(events):
             task = change.task
             if change.kind is Kind.SUBMITTED:
-                self.submitted.labels(task.agent, task.priority.label).inc()
+                self._child(self.submitted, task.agent, task.priority.label).inc()
             elif change.kind is Kind.STARTED:
-                self.started.labels(task.agent, task.priority.label).inc()
+                self._child(self.started, task.agent, task.priority.label).inc()
                 wait = queue_wait_seconds(task)
                 if wait is not None:
-                    self.queue_wait.labels(task.priority.label).observe(wait)
+                    self._child(self.queue_wait, task.priority.label).observe(wait)
             elif change.kind is Kind.RETRIED:
-                self.retried.labels(task.agent).inc()
+                self._child(self.retried, task.agent).inc()
             elif change.kind is Kind.FINISHED:
                 self._finished(change.task)
 
     def _finished(self, task: Task) -> None:
         status = task.status.value
         code = self._error_code(task.error.code) if task.error is not None else NO_ERROR
-        self.finished.labels(task.agent, status, code).inc()
+        self._child(self.finished, task.agent, status, code).inc()
         ran = run_seconds(task)
         if ran is not None:
-            self.run_time.labels(task.agent, status).observe(ran)
+            self._child(self.run_time, task.agent, status).observe(ran)
         if task.status is TaskStatus.CANCELLED:
             state = "queued" if task.started_at is None else "running"
-            self.cancelled.labels(task.agent, state).inc()
+            self._child(self.cancelled, task.agent, state).inc()
 
     def _error_code(self, code: str) -> str:
         if code in self._error_codes:
@@ -184,18 +196,18 @@ class Metrics:
 
     def webhook_attempt(self, delivery: Delivery, attempt: DeliveryAttempt, result: str) -> None:
         """One attempt of a webhook (``DeliveryWorker``'s ``on_attempt``)."""
-        self.webhook_attempts.labels(delivery.event, result).inc()
+        self._child(self.webhook_attempts, delivery.event, result).inc()
         if result == INTERRUPTED_RESULT:  # no answer came, nor will: its time means nothing
             return
         seconds = attempt.duration_ms / 1000
-        self.webhook_attempt_time.labels(delivery.event).observe(seconds)
+        self._child(self.webhook_attempt_time, delivery.event).observe(seconds)
         if result == DELIVERED:
             ended = attempt.attempted_at + timedelta(seconds=seconds)
             waited = (ended - delivery.created_at).total_seconds()
-            self.webhook_latency.labels(delivery.event).observe(max(0.0, waited))
+            self._child(self.webhook_latency, delivery.event).observe(max(0.0, waited))
 
     def http_request(self, method: str, route: str, status: int) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
+        self._child(self.http_requests, method, route, str(status)).inc()
 
     # --- scraping --------------------------------------------------------------------------
     async def scrape(self) -> bytes:
