@@ -175,6 +175,39 @@ def test_no_label_carries_a_user_session_or_task_id(
         assert text not in found.text
 
 
+def test_agents_inventing_error_codes_cannot_grow_the_metrics_without_end(
+    theazo: Theazo, scrape: Scraper
+) -> None:
+    """A node keeps at most 100 distinct error codes (core/defaults.py); past them, "other"."""
+    session = theazo.sessions.for_user("user_code_inventor")
+    session.update_limits(max_running=8)
+    raise_own = "from theazo.agent import AgentFailed\nraise AgentFailed(input['c'], 'mine')"
+    count = 120
+    tasks = session.tasks.submit_batch(
+        [
+            {"agent": "attacker", "input": {"code": raise_own, "c": f"made_up_{i}"}}
+            for i in range(count)
+        ]
+    )
+    ended = [session.tasks.wait(t.task_id, timeout="60s") for t in tasks]
+    assert {t.error.code for t in ended if t.error} >= {"made_up_0", "made_up_119"}
+
+    found = scrape()
+    failed = {
+        dict(labels)["error_code"]: value
+        for (name, labels), value in found.samples.items()
+        if name == "theazo_tasks_finished_total" and ("agent", "attacker") in labels
+    }
+    assert sum(failed.values()) == count
+    assert failed["other"] >= count - 100
+    codes = {
+        dict(labels)["error_code"]
+        for (name, labels), _ in found.samples.items()
+        if name == "theazo_tasks_finished_total"
+    }
+    assert len(codes - {"", "other"}) == 100
+
+
 # --- gauges ------------------------------------------------------------------------------------
 def test_gauges_show_the_queue_the_held_waits_and_the_open_streams(
     server: ServerProcess, session: Session, scrape: Scraper
