@@ -40,6 +40,7 @@ class AgentSpec:
     input_schema: dict[str, Any] | None
     input_model: type[Any] | None  # a pydantic model the input is parsed into
     setup: Callable[[], Any] | None = None  # run once per zygote; its result is ctx.resources
+    output_schema: dict[str, Any] | None = None  # what its output is, where it declares it
 
     @property
     def is_async(self) -> bool:
@@ -50,6 +51,7 @@ class AgentSpec:
             "name": self.name,
             "description": self.description,
             "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
         }
 
 

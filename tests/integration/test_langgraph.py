@@ -53,6 +53,8 @@ def test_the_input_schema_is_the_graphs(theazo: Theazo, session: Session) -> Non
     schema = listed["lg_shout"].input_schema
     assert schema is not None
     assert schema["required"] == ["text"] and schema["properties"]["text"]["type"] == "string"
+    output = listed["lg_shout"].output_schema  # the whole state
+    assert output is not None and set(output["properties"]) == {"text", "words", "notes", "answer"}
     for bad in ({"words": 3}, {"text": 3}, "just text"):
         with pytest.raises(UnprocessableEntityError) as refused:
             session.tasks.submit("lg_shout", bad)

@@ -57,6 +57,9 @@ def test_a_run_reports_its_steps_tool_calls_and_text_and_returns_the_output_type
 def test_the_agent_is_listed_and_a_bad_input_is_refused(theazo: Theazo, session: Session) -> None:
     listed = {a.name: a for a in theazo.agents.list()}
     assert listed["oai_triage"].description == "Sorts a customer's message into a ticket."
+    output = listed["oai_triage"].output_schema  # the output_type's
+    assert output is not None and output["required"] == ["topic", "urgent"]
+    assert listed["oai_slow"].output_schema == {"type": "string"}
     with pytest.raises(UnprocessableEntityError) as refused:
         session.tasks.submit("oai_triage", {"message": "not a prompt"})
     assert refused.value.code == "invalid_input"

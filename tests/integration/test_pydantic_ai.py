@@ -78,6 +78,14 @@ def test_the_schemas_come_from_the_agent_and_a_bad_input_is_refused_at_submit(
     greeter_input = listed["pai_greeter"].input_schema
     assert greeter_input is not None
     assert greeter_input["required"] == ["prompt", "deps"]
+    # The output schemas: the output_type's, and text where the agent has none.
+    weather_output = listed["pai_weather"].output_schema
+    assert weather_output is not None
+    assert weather_output["properties"] == {
+        "city": {"title": "City", "type": "string"},
+        "celsius": {"title": "Celsius", "type": "integer"},
+    }
+    assert listed["pai_greeter"].output_schema == {"type": "string"}
 
     for agent, bad in [
         ("pai_weather", {"prompt": 3}),

@@ -330,10 +330,16 @@ class AgentOut(WireModel):
     name: str
     description: str
     input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, agent: AgentInfo) -> AgentOut:
-        return cls(name=agent.name, description=agent.description, input_schema=agent.input_schema)
+        return cls(
+            name=agent.name,
+            description=agent.description,
+            input_schema=agent.input_schema,
+            output_schema=agent.output_schema,
+        )
 
 
 class AgentList(WireModel):

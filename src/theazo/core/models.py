@@ -155,6 +155,7 @@ class AgentInfo:
     name: str
     description: str
     input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None = None  # declared by framework adapters' agents
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ def register(
     description: str,
     input_model: type[BaseModel],
     input_schema: dict[str, Any],
+    output_schema: dict[str, Any] | None,
     framework: str,
 ) -> None:
     """Register ``run`` (an async function of the context and the parsed input) as ``name``."""
@@ -59,6 +60,7 @@ def register(
             description=description,
             input_schema=input_schema,
             input_model=input_model,
+            output_schema=output_schema,
         )
     )
 

@@ -64,18 +64,20 @@ def serve(
             name=served_name,
             function=run,
             description=description,
-            input_schema=_input_schema(graph),
+            input_schema=_schema(graph.get_input_jsonschema),
             input_model=None,  # the graph validates its state itself
+            output_schema=_schema(graph.get_output_jsonschema),
         )
     )
     return graph
 
 
-def _input_schema(graph: Pregel[Any, Any, Any, Any]) -> dict[str, Any] | None:
-    """The graph's input schema; None (any input) when pydantic cannot make one, as for a
-    ``typing.TypedDict`` state on Python 3.11 (``typing_extensions.TypedDict`` works)."""
+def _schema(get: Callable[[], Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The graph's input or output schema; None (any input) when pydantic cannot make one,
+    as for a ``typing.TypedDict`` state on Python 3.11 (``typing_extensions.TypedDict``
+    works)."""
     try:
-        return dict(graph.get_input_jsonschema())
+        return dict(get())
     except Exception:
         return None
 

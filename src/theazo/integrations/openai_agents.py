@@ -19,8 +19,9 @@ from typing import Any
 from agents.items import ModelResponse, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent, StreamEvent
 from openai.types.responses import ResponseTextDeltaEvent
+from pydantic import TypeAdapter
 
-from agents import Agent, RunContextWrapper, RunHooks, Runner
+from agents import Agent, AgentOutputSchemaBase, RunContextWrapper, RunHooks, Runner
 from theazo.agent import AgentDefinitionError
 from theazo.core.usage import Tokens
 from theazo.gateway.prices import PriceTable
@@ -80,9 +81,24 @@ def serve(
         description=description or agent.handoff_description or "",
         input_model=PromptInput,
         input_schema=input_schema(PromptInput),
+        output_schema=_output_schema(agent),
         framework="openai_agents",
     )
     return agent
+
+
+def _output_schema(agent: Agent[Any]) -> dict[str, Any] | None:
+    """Its ``output_type``'s schema (text when it has none); None when it has no JSON
+    schema."""
+    output_type = agent.output_type
+    if output_type is None:
+        return {"type": "string"}
+    if isinstance(output_type, AgentOutputSchemaBase):
+        return dict(output_type.json_schema())
+    try:
+        return TypeAdapter(output_type).json_schema()
+    except Exception:  # a type pydantic cannot describe: the agent has no output schema
+        return None
 
 
 class _Reporter(RunHooks[Any]):

@@ -96,6 +96,7 @@ def serve(
         description=description or str(agent.description or ""),
         input_model=input_model,
         input_schema=input_schema(input_model),
+        output_schema=dict(agent.output_json_schema()),
         framework="pydantic_ai",
     )
     return agent

@@ -681,7 +681,10 @@ class SandboxPool:
         self.isolation = dict(message.get("isolation") or {})
         self.catalogue = {
             entry["name"]: AgentInfo(
-                entry["name"], entry.get("description") or "", entry.get("inputSchema")
+                entry["name"],
+                entry.get("description") or "",
+                entry.get("inputSchema"),
+                entry.get("outputSchema"),
             )
             for entry in message.get("agents", [])
         }

@@ -238,11 +238,14 @@ class Agent(WireModel):
         name: What to pass as ``agent`` when submitting.
         description: What it does.
         input_schema: The JSON Schema its input must match, if it declares one.
+        output_schema: The JSON Schema of its output, if it declares one (a framework
+            agent's output type).
     """
 
     name: str
     description: str = ""
     input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
 
 
 class TaskPage(WireModel):

@@ -317,6 +317,10 @@ export interface components {
             inputSchema: {
                 [key: string]: unknown;
             } | null;
+            /** Outputschema */
+            outputSchema?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** BatchBody */
         BatchBody: {
