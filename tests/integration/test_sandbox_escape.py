@@ -344,7 +344,7 @@ def test_limits_hold_for_all_its_processes_together(
             "forks": fork_bomb(),
             "shm_mb": fill("/dev/shm/big"),
             "workspace_mb": fill("/workspace/big"),
-            "hogs": hogs(6, 200),
+            "hogs": hogs(6, 150),
         }
         """,
         disk_mb=DISK_LIMIT_MB,
@@ -352,7 +352,9 @@ def test_limits_hold_for_all_its_processes_together(
     assert seen["forks"] < MAX_PROCESSES
     assert seen["shm_mb"] <= DISK_LIMIT_MB and seen["workspace_mb"] <= DISK_LIMIT_MB
     if tier(server) == "cgroup":
-        # 6 times 200 MB in a 256 MB sandbox: the kernel kills all but (at most) one.
+        # 6 times 150 MB in a 256 MB sandbox: the kernel kills all but (at most) one. (Each
+        # alone fits the per-process limit with the ~60 MB of address space a sandbox's
+        # interpreter starts with; 200 MB did not once that grew past 56 MB.)
         assert seen["hogs"] <= 1, seen
     else:
         # Without a cgroup the memory limit holds per process only (docs/operations.md).

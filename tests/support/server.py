@@ -138,6 +138,7 @@ class ServerProcess:
             if self._ready():
                 return
             time.sleep(0.05)
+        self.stop()  # not left behind: a caller that gets no server has nothing to stop
         raise RuntimeError(f"theazo {self.kind} did not start in time:\n{self.log()}")
 
     def _ready(self) -> bool:

@@ -11,6 +11,7 @@ tasks run is noticed within a beat. A beat costs one query, however many tasks r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -73,12 +74,16 @@ class BudgetWatch:
         session_id = run.task.session_id
         if self._budgets.get(session_id, run.budget) is None:
             return None
-        runs = [r for r in self._runs.get(session_id, ()) if not r.ended]
-        spend = await self.store.session_spend(session_id)
+        # Ended runs too: the last charges of one whose end is being recorded are in flight.
+        runs = list(self._runs.get(session_id, ()))
+        async with contextlib.AsyncExitStack() as held:
+            for other in runs:  # a charge being saved meanwhile would be counted nowhere
+                await held.enter_async_context(other.saves_held())
+            spend = await self.store.session_spend(session_id)
+            spent = spend.spent_micros + sum(r.pending_charge for r in runs)
         self._budgets[session_id] = spend.budget
         if spend.budget is None:
             return None
-        spent = spend.spent_micros + sum(r.pending_charge for r in runs)
         return spend.budget * cost.MICROS - spent
 
     async def refresh(self) -> None:

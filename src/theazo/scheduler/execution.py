@@ -145,6 +145,12 @@ class TaskRun:
     def task_id(self) -> str:
         return self.task.task_id
 
+    def saves_held(self) -> asyncio.Lock:
+        """Held, no save of this run's reports is under way: the store's spend and
+        ``pending_charge`` then count each of its charges exactly once (during a save, a
+        charge is in neither until the save commits)."""
+        return self._flush_lock
+
     @property
     def pending_charge(self) -> int:
         """Charges (micros) the agent made that are not saved yet."""
