@@ -14,15 +14,13 @@ may be kept in proxy logs or browser history, which is why it reads one user's s
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from theazo.core import signed_tokens
 
 PREFIX = "thst_"
-_SIGNATURE_BYTES = 32
+_PURPOSE = "stream-token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +33,17 @@ class StreamGrant:
 
 
 def mint(secret: str, grant: StreamGrant) -> str:
-    expiry = int(grant.expires_at.timestamp())
-    payload = _b64(f"{grant.project_id} {grant.session_id} {expiry}".encode())
-    return f"{PREFIX}{payload}.{_b64(_sign(secret, payload))}"
+    expiry = str(int(grant.expires_at.timestamp()))
+    fields = (grant.project_id, grant.session_id, expiry)
+    token, _ = signed_tokens.seal(secret, PREFIX, _PURPOSE, fields)
+    return token
 
 
 def verify(secret: str, token: str, now: datetime) -> StreamGrant | None:
     """The grant of a well-formed, correctly signed, unexpired token; None otherwise."""
-    if not token.startswith(PREFIX) or token.count(".") != 1:
+    opened = signed_tokens.unseal(secret, PREFIX, _PURPOSE, token, 3)
+    if opened is None:
         return None
-    payload, signature = token[len(PREFIX) :].split(".")
-    try:
-        given = _unb64(signature)
-        fields = _unb64(payload).decode().split(" ")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if not hmac.compare_digest(given, _sign(secret, payload)) or len(fields) != 3:
-        return None
-    project_id, session_id, expiry = fields
-    if not expiry.isdigit():
-        return None
-    expires_at = datetime.fromtimestamp(int(expiry), UTC)
-    if expires_at <= now:
-        return None
-    return StreamGrant(project_id, session_id, expires_at)
-
-
-def _sign(secret: str, payload: str) -> bytes:
-    digest = hmac.new(secret.encode(), f"stream-token:{payload}".encode(), hashlib.sha256)
-    return digest.digest()[:_SIGNATURE_BYTES]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    if not text.isascii():
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    (project_id, session_id, expiry), _ = opened
+    expires_at = signed_tokens.unexpired(expiry, now)
+    return None if expires_at is None else StreamGrant(project_id, session_id, expires_at)

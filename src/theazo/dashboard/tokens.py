@@ -15,15 +15,16 @@ a copy taken before stays valid until it expires (``DASHBOARD_SESSION_HOURS``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from theazo.core import signed_tokens
+
 PREFIX = "thds_"
+_SESSION = "dashboard-session"
+_CSRF = "dashboard-csrf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,49 +38,28 @@ class SignIn:
 
 def mint(secret: str, project_id: str, expires_at: datetime) -> tuple[str, SignIn]:
     """A fresh cookie value for ``project_id`` and what it grants."""
-    nonce = secrets.token_urlsafe(16)
-    payload = _b64(f"{project_id} {int(expires_at.timestamp())} {nonce}".encode())
-    cookie = f"{PREFIX}{payload}.{_b64(_sign(secret, 'session', payload))}"
-    expiry = datetime.fromtimestamp(int(expires_at.timestamp()), UTC)
-    return cookie, SignIn(project_id, expiry, _b64(_sign(secret, "csrf", payload)))
+    expiry = int(expires_at.timestamp())
+    fields = (project_id, str(expiry), secrets.token_urlsafe(16))
+    cookie, payload = signed_tokens.seal(secret, PREFIX, _SESSION, fields)
+    return cookie, SignIn(project_id, datetime.fromtimestamp(expiry, UTC), _csrf(secret, payload))
 
 
 def verify(secret: str, cookie: str, now: datetime) -> SignIn | None:
     """What a well-formed, correctly signed, unexpired cookie grants; None otherwise."""
-    if not cookie.startswith(PREFIX) or cookie.count(".") != 1:
+    opened = signed_tokens.unseal(secret, PREFIX, _SESSION, cookie, 3)
+    if opened is None:
         return None
-    payload, signature = cookie[len(PREFIX) :].split(".")
-    try:
-        given = _unb64(signature)
-        fields = _unb64(payload).decode().split(" ")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    (project_id, expiry, _nonce), payload = opened
+    expires_at = signed_tokens.unexpired(expiry, now)
+    if expires_at is None:
         return None
-    if not hmac.compare_digest(given, _sign(secret, "session", payload)) or len(fields) != 3:
-        return None
-    project_id, expiry, _nonce = fields
-    if not expiry.isdigit():
-        return None
-    expires_at = datetime.fromtimestamp(int(expiry), UTC)
-    if expires_at <= now:
-        return None
-    return SignIn(project_id, expires_at, _b64(_sign(secret, "csrf", payload)))
+    return SignIn(project_id, expires_at, _csrf(secret, payload))
 
 
 def csrf_matches(sign_in: SignIn, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), sign_in.csrf_token.encode())
 
 
-def _sign(secret: str, purpose: str, payload: str) -> bytes:
-    return hmac.new(
-        secret.encode(), f"dashboard-{purpose}:{payload}".encode(), hashlib.sha256
-    ).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    if not text.isascii():
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _csrf(secret: str, payload: str) -> str:
+    """The page's CSRF token: a second signature of the cookie's payload."""
+    return signed_tokens.b64(signed_tokens.sign(secret, _CSRF, payload))

@@ -74,17 +74,23 @@ class BudgetWatch:
         session_id = run.task.session_id
         if self._budgets.get(session_id, run.budget) is None:
             return None
-        # Ended runs too: the last charges of one whose end is being recorded are in flight.
-        runs = list(self._runs.get(session_id, ()))
-        async with contextlib.AsyncExitStack() as held:
-            for other in runs:  # a charge being saved meanwhile would be counted nowhere
-                await held.enter_async_context(other.saves_held())
-            spend = await self.store.session_spend(session_id)
-            spent = spend.spent_micros + sum(r.pending_charge for r in runs)
-        self._budgets[session_id] = spend.budget
+        spend, spent = await self._spend_now(session_id)
         if spend.budget is None:
             return None
         return spend.budget * cost.MICROS - spent
+
+    async def _spend_now(self, session_id: str) -> tuple[Spend, int]:
+        """The session's spend as the store has it, and with this node's unsaved charges
+        added (micros). Each of its runs' saves is held meanwhile: a charge being saved is in
+        neither the store's sum nor the run's pending charge until its save commits."""
+        runs = list(self._runs.get(session_id, ()))  # ended ones too: their end is a save
+        async with contextlib.AsyncExitStack() as held:
+            for run in runs:
+                await held.enter_async_context(run.saves_held())
+            spend = await self.store.session_spend(session_id)
+            spent = spend.spent_micros + sum(run.pending_charge for run in runs)
+        self._budgets[session_id] = spend.budget
+        return spend, spent
 
     async def refresh(self) -> None:
         """Read the budgets of every session this node runs tasks of (one query); check a
@@ -139,11 +145,9 @@ class BudgetWatch:
         runs = [run for run in self._runs.get(session_id, ()) if not run.ended]
         for run in runs:  # this node's charges land before the spend is read
             await run.flush()
-        spend = await self.store.session_spend(session_id)
-        self._budgets[session_id] = spend.budget
+        spend, spent = await self._spend_now(session_id)
         if spend.budget is None:
             return None
-        spent = spend.spent_micros + sum(run.pending_charge for run in runs)  # unsaved ones
         if cost.minor_units(spent) >= spend.budget:
             await self._stop(runs, spend, spent)
             return None

@@ -36,7 +36,8 @@ class ProjectReads(Store, abc.ABC):
     def _session(self, row: Row) -> Session: ...
 
     @abc.abstractmethod
-    def _time(self, value: Any) -> datetime | None: ...
+    def _time(self, value: Any) -> datetime | None:
+        """A time as the driver returns it."""
 
     @abc.abstractmethod
     async def _task_row(

@@ -134,21 +134,7 @@ class SQLStore(ProjectReads, abc.ABC):
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """One write transaction. Events emitted inside it fire after it commits."""
 
-    @abc.abstractmethod
-    async def _one(self, query: str, **params: Any) -> Row | None: ...
-
-    @abc.abstractmethod
-    async def _all(self, query: str, **params: Any) -> list[Row]: ...
-
-    @abc.abstractmethod
-    def _task(self, row: Row) -> Task: ...
-
-    @abc.abstractmethod
-    def _session(self, row: Row) -> Session: ...
-
-    @abc.abstractmethod
-    def _time(self, value: Any) -> datetime | None:
-        """A time as the driver returns it."""
+    # _one, _all, _task, _session and _time: declared by ProjectReads, which this extends.
 
     @abc.abstractmethod
     def _json(self, value: Any) -> Any:
