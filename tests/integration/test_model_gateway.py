@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from tests.conftest import StartServer
-from tests.support.fake_models import PRICES_TOML, FakeProvider, expected_usage, fake_provider
+from tests.support.fake_models import (
+    PRICES_TOML,
+    WRITTEN,
+    FakeProvider,
+    expected_usage,
+    fake_provider,
+)
 from tests.support.server import ServerProcess
 from theazo import Theazo
 from theazo.gateway.prices import PriceTable, Tokens
@@ -180,6 +186,9 @@ import anthropic
 client = anthropic.Anthropic(max_retries=0, timeout=20)
 request = dict(model="fake-claude", max_tokens=100,
                messages=[{"role": "user", "content": "hi there you"}])
+if input.get("cache"):  # a system prompt to write to the prompt cache
+    request["system"] = [{"type": "text", "text": "You echo.",
+                          "cache_control": {"type": "ephemeral"}}]
 if input.get("stream"):
     with client.messages.stream(**request) as stream:
         text = "".join(stream.text_stream)
@@ -213,6 +222,29 @@ def test_an_anthropic_call_is_metered_whole_or_streamed(
     sent = anthropic_fake.received[-1]
     assert sent.headers["x-api-key"] == keys[ANTHROPIC_KEY_ENV]
     assert "authorization" not in sent.headers
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tokens_written_to_anthropics_prompt_cache_cost_the_cache_write_price(
+    gateway_server: ServerProcess, api_key: str, anthropic_fake: FakeProvider, stream: bool
+) -> None:
+    user = f"claude-cache-{stream}"
+    task = run_code(gateway_server, api_key, ANTHROPIC_CALL, user, stream=stream, cache=True)
+    assert task.status == "completed", task.error
+    assert anthropic_fake.received[-1].body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    given, output, cached = expected_usage(1, "echo: hi there you")
+    # The written tokens are input tokens on the task, as before; only their price differs.
+    assert task.usage.tokens.model_dump() == {"input": given, "output": output, "cached": cached}
+    # 501 plain x 0.3 + 200 read x 0.03 + 300 written x 0.375 + 28 output x 1.5 = 310.8 cents
+    # (at the input price the writes would make it 288.3)
+    tokens = Tokens(given, output, cached, written=WRITTEN)
+    assert cents("fake-claude", tokens) == Decimal("310.8")
+    with Theazo(api_key=api_key, base_url=gateway_server.base_url) as theazo:
+        events = theazo.sessions.for_user(user).tasks.stream(task.task_id)
+        charges = [e for e in events if isinstance(e, ChargeEvent)]
+    assert [c.amount for c in charges] == [310.8]
+    assert "300 written to the cache" in (charges[0].description or "")
+    assert task.cost.amount == 311
 
 
 def test_a_model_without_a_price_is_refused_before_it_is_called(

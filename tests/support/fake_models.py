@@ -5,6 +5,8 @@ sent (to show the real key arrived and the agent's did not).
 
 Answers: the text is ``"echo: " + the last message's text``. Usage: ``input`` is 1,000 plus
 the number of messages, of which 200 are cached; ``output`` is 7 tokens a word of the answer.
+The Anthropic fake reports 300 of the input written to the prompt cache
+(``cache_creation_input_tokens``) when the request marks a block with ``cache_control``.
 A model whose name begins with ``slow`` waits ``SLOW_SECONDS`` before answering; one
 beginning with ``leaky`` answers with the key it was sent in its text.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 SLOW_SECONDS = 30.0
 CACHED = 200
+WRITTEN = 300  # Anthropic's cache writes, for a request with a cache_control block
 PRICES_TOML = """
 as_of = "2026-12-01"
 source = "tests/support/fake_models.py"
@@ -35,6 +38,7 @@ output = "8000"
 [models."fake-claude"]
 input = "3000"
 cached_input = "300"
+cache_write_input = "3750"
 output = "15000"
 [models."slow-gpt"]
 input = "1"
@@ -162,11 +166,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _anthropic(self, body: dict[str, Any], model: str, answer: str) -> None:
         given, output, cached = expected_usage(len(body.get("messages") or []), answer)
-        # Anthropic counts cache reads apart from input_tokens.
+        # Anthropic counts cache reads and writes apart from input_tokens.
+        written = WRITTEN if "cache_control" in json.dumps(body) else 0
         usage = {
-            "input_tokens": given - cached,
+            "input_tokens": given - cached - written,
             "cache_read_input_tokens": cached,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": written,
             "output_tokens": output,
         }
         message = {

@@ -32,7 +32,8 @@ def test_each_providers_usage_shape() -> None:
         "cache_creation_input_tokens": 20,
         "output_tokens": 9,
     }
-    assert tokens_of(anthropic) == Tokens(126, 9, 100)
+    # Reads and writes of the cache are input tokens; the writes are told apart to be priced.
+    assert tokens_of(anthropic) == Tokens(126, 9, 100, written=20)
     assert tokens_of({"input_tokens": 6, "output_tokens": 1}) == Tokens(6, 1, 0)
     assert tokens_of(None) is None and tokens_of({"other": 1}) is None
     # Nonsense counts count as none, never negative.
@@ -88,7 +89,12 @@ def test_an_anthropic_stream_counts_its_last_delta() -> None:
             "type": "message_start",
             "message": {
                 "model": "claude-x",
-                "usage": {"input_tokens": 12, "cache_read_input_tokens": 3, "output_tokens": 1},
+                "usage": {
+                    "input_tokens": 12,
+                    "cache_read_input_tokens": 3,
+                    "cache_creation_input_tokens": 5,
+                    "output_tokens": 1,
+                },
             },
         },
         {"type": "content_block_delta", "delta": {"text": "hi"}},
@@ -100,7 +106,8 @@ def test_an_anthropic_stream_counts_its_last_delta() -> None:
     meter = StreamMeter("claude", drop_usage_chunk=False)
     assert meter.feed(stream) == stream
     assert meter.metered is not None
-    assert meter.metered.model == "claude-x" and meter.metered.tokens == Tokens(15, 9, 3)
+    assert meter.metered.model == "claude-x"
+    assert meter.metered.tokens == Tokens(20, 9, 3, written=5)
 
 
 def test_a_responses_stream_is_metered_from_its_completed_event() -> None:

@@ -11,22 +11,30 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The tokens of one call (or a sum of calls). ``input`` counts every input token,
-    ``cached`` the part of them read from the provider's prompt cache (so ``cached <= input``),
-    ``output`` the generated ones."""
+    ``cached`` the part of them read from the provider's prompt cache, ``written`` the part
+    written to it (Anthropic bills those higher; so ``cached + written <= input``), ``output``
+    the generated ones.
+
+    ``written`` only prices a call: a task and a session show (and the store keeps) input,
+    output and cached, the written tokens counted in input."""
 
     input: int = 0
     output: int = 0
     cached: int = 0
+    written: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.input, self.output, self.cached) < 0:
+        if min(self.input, self.output, self.cached, self.written) < 0:
             raise ValueError("token counts cannot be negative")
-        if self.cached > self.input:
-            raise ValueError("cached tokens are a part of the input tokens")
+        if self.cached + self.written > self.input:
+            raise ValueError("cached and written tokens are a part of the input tokens")
 
     def __add__(self, other: Tokens) -> Tokens:
         return Tokens(
-            self.input + other.input, self.output + other.output, self.cached + other.cached
+            self.input + other.input,
+            self.output + other.output,
+            self.cached + other.cached,
+            self.written + other.written,
         )
 
     def __bool__(self) -> bool:

@@ -9,7 +9,8 @@
   ``usage.output_tokens``; streamed, in the ``response.completed`` event's response.
 * Anthropic messages: ``usage.input_tokens`` counts only the tokens not read from or written
   to the cache, so input is that plus ``cache_read_input_tokens`` plus
-  ``cache_creation_input_tokens`` (cached: the reads); streamed, ``message_start`` carries the
+  ``cache_creation_input_tokens`` (cached: the reads; written: the writes, priced apart as
+  ``cache_write_input``); streamed, ``message_start`` carries the
   input and ``message_delta`` the output so far (cumulative: the last one counts).
 """
 
@@ -45,7 +46,7 @@ def tokens_of(usage: Any) -> Tokens | None:
         read = _count(usage, "cache_read_input_tokens")  # Anthropic, with its cache
         written = _count(usage, "cache_creation_input_tokens")
         total = _count(usage, "input_tokens") + read + written
-        return Tokens(total, _count(usage, "output_tokens"), read)
+        return Tokens(total, _count(usage, "output_tokens"), read, written)
     if "input_tokens" in usage or "output_tokens" in usage:  # OpenAI responses, Anthropic
         cached = _count(usage.get("input_tokens_details"), "cached_tokens")
         given = _count(usage, "input_tokens")
@@ -113,7 +114,8 @@ class StreamMeter:
             return None
         given = self._input or Tokens()
         return Metered(
-            self.model, Tokens(given.input, max(given.output, self._output), given.cached)
+            self.model,
+            Tokens(given.input, max(given.output, self._output), given.cached, given.written),
         )
 
     def _read_event(self, event: bytes) -> bool:
@@ -145,7 +147,7 @@ class StreamMeter:
             if isinstance(usage, dict) and "input_tokens" in usage:
                 later = tokens_of(usage)
                 if later is not None and (self._input is None or later.input > self._input.input):
-                    self._input = Tokens(later.input, 0, later.cached)
+                    self._input = Tokens(later.input, 0, later.cached, later.written)
             return True
         if kind == "response.completed":  # OpenAI responses
             response = message.get("response")

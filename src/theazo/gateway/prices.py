@@ -14,6 +14,15 @@ with its source; ``theazo serve --llm-prices FILE`` lays a file of the same form
     cached_input = "0.075"  # ... per million input tokens read from the prompt cache
     output = "0.60"         # ... per million output tokens
 
+    [models."claude-sonnet-4-5"]
+    input = "3.00"
+    cached_input = "0.30"
+    cache_write_input = "3.75"  # ... per million input tokens written to the prompt cache
+    output = "15.00"
+
+``cached_input`` and ``cache_write_input`` are optional: without them, those tokens cost as
+any other input token.
+
 ``PriceTable.cost(model, tokens)`` is exact: a ``Decimal`` of cents, never a float, so the
 gateway and the framework adapters charge what the table says to the millionth of a cent
 (``core.cost.to_micros`` takes it as it is). This module does no I/O but reading a table.
@@ -65,12 +74,17 @@ class ModelPrice:
     input: Decimal
     output: Decimal
     cached_input: Decimal
+    cache_write_input: Decimal
 
     def cost(self, tokens: Tokens) -> Decimal:
-        """Exact cost of ``tokens`` in minor units (cents)."""
-        uncached = tokens.input - tokens.cached
+        """Exact cost of ``tokens`` in minor units (cents): input tokens read from the cache at
+        ``cached_input``, those written to it at ``cache_write_input``, the rest at ``input``."""
+        plain = tokens.input - tokens.cached - tokens.written
         per_million = (
-            self.input * uncached + self.cached_input * tokens.cached + self.output * tokens.output
+            self.input * plain
+            + self.cached_input * tokens.cached
+            + self.cache_write_input * tokens.written
+            + self.output * tokens.output
         )
         return per_million * _PER_MILLION_TO_MINOR
 
@@ -169,7 +183,7 @@ class PriceTable:
 def _model_price(name: str, entry: Any, where: str) -> ModelPrice:
     if not isinstance(entry, dict):
         raise PriceError(f"{where}: models.{name!r} must be a table")
-    unknown = set(entry) - {"input", "output", "cached_input"}
+    unknown = set(entry) - {"input", "output", "cached_input", "cache_write_input"}
     if unknown:
         raise PriceError(f"{where}: models.{name!r} has unknown keys {sorted(unknown)}")
     for required in ("input", "output"):
@@ -181,6 +195,10 @@ def _model_price(name: str, entry: Any, where: str) -> ModelPrice:
         output=_price(entry["output"], name, "output", where),
         # A provider without a cache discount bills cached tokens as any other input token.
         cached_input=_price(entry.get("cached_input", input_price), name, "cached_input", where),
+        # Nor, without a surcharge for writing to the cache, the tokens written to it.
+        cache_write_input=_price(
+            entry.get("cache_write_input", input_price), name, "cache_write_input", where
+        ),
     )
 
 

@@ -392,8 +392,9 @@ class TaskRun:
         self.model_micros += micros
         if micros and self._charged + micros <= _MAX_CHARGED_MICROS:
             self._pending_charge += micros
+            written = f", {tokens.written} written to the cache" if tokens.written else ""
             description = (
-                f"model {model}: {tokens.input} input tokens ({tokens.cached} cached), "
+                f"model {model}: {tokens.input} input tokens ({tokens.cached} cached{written}), "
                 f"{tokens.output} output tokens"
             )
             self._pending_events.append(self._charge_event(micros, description))
