@@ -46,7 +46,9 @@ class Node:
             sqlite_synchronous=config.sqlite_synchronous,
         )
         self.gateway = (
-            None if config.gateway is None else ModelGateway(config.gateway, self._account)
+            None
+            if config.gateway is None
+            else ModelGateway(config.gateway, self._account, rates=self.store)
         )
         services = {} if self.gateway is None else {self.gateway.port: self.gateway.serve}
         self.pool = SandboxPool(

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import psycopg
 import pytest
 
-from tests.store.conftest import new_task
+from tests.store.conftest import ManualClock, new_task
 from theazo.core.models import Outcome
+from theazo.core.rates import RateLimits
 from theazo.core.states import TaskStatus
 from theazo.store import Store, StoreSettings, create_store
 from theazo.store.base import LimitsPatch
@@ -144,3 +145,43 @@ async def test_the_claim_uses_its_partial_index_among_many_finished_tasks(
         plan = "\n".join(row[0] for row in explained)
     assert "tasks_claim" in plan, plan
     assert "Seq Scan on tasks" not in plan, plan
+
+
+async def test_a_sessions_model_call_rates_hold_across_nodes(nodes: Nodes) -> None:
+    stores = await nodes(3)
+    limits = RateLimits(requests_per_minute=7)
+    # 30 calls of one session at once, through three nodes: exactly 7 go through.
+    calls = [stores[i % 3].count_model_call("busy", limits) for i in range(30)]
+    answers = await asyncio.gather(*calls)
+    assert sum(1 for answer in answers if answer is None) == 7
+    refused = [answer for answer in answers if answer is not None]
+    assert all("7 model calls" in answer.reason for answer in refused)
+    assert all(1 <= answer.retry_after_seconds <= 60 for answer in refused)
+    # Tokens counted by one node hold back the session's calls on the others.
+    tokens = RateLimits(tokens_per_minute=1000)
+    await stores[0].count_model_tokens("heavy", tokens, 600)
+    assert await stores[1].count_model_call("heavy", tokens) is None
+    await stores[1].count_model_tokens("heavy", tokens, 600)
+    refused_here = await stores[2].count_model_call("heavy", tokens)
+    assert refused_here is not None and "1200 tokens" in refused_here.reason
+
+
+async def test_model_call_windows_that_left_their_minute_are_pruned(postgres_url: str) -> None:
+    clock = ManualClock()
+    store = create_store(postgres_url, StoreSettings(), clock)
+    await store.open()
+    try:
+        limits = RateLimits(requests_per_minute=100)
+        for index in range(20):
+            await store.count_model_call(f"s{index}", limits)
+            clock.advance(1)
+        with psycopg.connect(postgres_url) as conn:
+            rows = conn.execute("SELECT count(*) FROM model_call_rates").fetchone()
+        assert rows == (20,)
+        clock.advance(120)
+        await store.count_model_call("later", limits)
+        with psycopg.connect(postgres_url) as conn:
+            left = conn.execute("SELECT session_id FROM model_call_rates").fetchall()
+        assert left == [("later",)]
+    finally:
+        await store.close()

@@ -10,6 +10,7 @@ import pytest
 from tests.store.conftest import ManualClock, new_task
 from theazo.core.errors import BudgetExhausted, InvalidTransition, LimitReached, NotFound
 from theazo.core.models import Outcome, TaskError
+from theazo.core.rates import RateLimits
 from theazo.core.states import Priority, Scheduling, TaskStatus
 from theazo.core.usage import ModelUsage, Tokens, UsageUpdate
 from theazo.store import Store
@@ -464,3 +465,23 @@ async def test_a_task_without_model_calls_has_no_usage(store: Store) -> None:
     assert not task.usage and task.usage.tokens == Tokens()
     session = await store.get_session(project, sid)
     assert session.tokens == Tokens()
+
+
+async def test_model_calls_are_counted_per_session_in_a_sliding_minute(
+    store: Store, clock: ManualClock
+) -> None:
+    limits = RateLimits(requests_per_minute=2, tokens_per_minute=100)
+    assert await store.count_model_call("s1", limits) is None
+    clock.advance(10)
+    assert await store.count_model_call("s1", limits) is None
+    refused = await store.count_model_call("s1", limits)
+    assert refused is not None and refused.retry_after_seconds == 50
+    assert await store.count_model_call("s2", limits) is None  # each session its own
+    await store.count_model_tokens("s2", limits, 150)
+    refused = await store.count_model_call("s2", limits)
+    assert refused is not None and "150 tokens" in refused.reason
+    clock.advance(50)  # the first call of s1 has left its minute
+    assert await store.count_model_call("s1", limits) is None
+    assert await store.count_model_call("s1", limits) is not None
+    clock.advance(60)
+    assert await store.count_model_call("s2", limits) is None

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from theazo.core.usage import Tokens
-from theazo.gateway.limits import RateLimits
 from theazo.gateway.metering import StreamMeter, meter_body, tokens_of
 
 
@@ -124,33 +123,3 @@ def test_a_stream_without_usage_is_not_metered() -> None:
     meter = StreamMeter("m", drop_usage_chunk=False)
     meter.feed(_openai_stream(with_usage=False))
     assert meter.metered is None
-
-
-def test_rate_limits_count_a_sliding_minute() -> None:
-    now = [0.0]
-    limits = RateLimits(requests_per_minute=2, tokens_per_minute=100, clock=lambda: now[0])
-    assert limits.admit("s") is None
-    now[0] = 10.0
-    assert limits.admit("s") is None
-    refused = limits.admit("s")
-    assert refused is not None and refused.retry_after_seconds == 50  # the first ages out at 60
-    assert limits.admit("other") is None  # per session
-    now[0] = 60.0
-    assert limits.admit("s") is None
-
-
-def test_token_limits_count_what_answers_used() -> None:
-    now = [0.0]
-    limits = RateLimits(requests_per_minute=0, tokens_per_minute=100, clock=lambda: now[0])
-    assert limits.admit("s") is None
-    limits.used("s", 60)
-    now[0] = 5.0
-    assert limits.admit("s") is None  # 60 used: under 100
-    limits.used("s", 60)
-    now[0] = 6.0
-    refused = limits.admit("s")
-    assert refused is not None and "120 tokens" in refused.reason
-    assert refused.retry_after_seconds == 54  # the first 60 age out at 60 s
-    now[0] = 200.0
-    limits.forget_idle()
-    assert limits.admit("s") is None

@@ -19,8 +19,7 @@ import json
 import logging
 import re
 import socket
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +28,11 @@ import h11
 import httpx
 
 from theazo.core import cost, defaults
+from theazo.core.errors import StoreUnavailable
+from theazo.core.rates import RateLimits
 from theazo.core.usage import Tokens
 from theazo.gateway.accounts import Accounts, TaskAccount
-from theazo.gateway.limits import RateLimits
+from theazo.gateway.limits import RateCounts, SessionRates
 from theazo.gateway.metering import Metered, StreamMeter, meter_body
 from theazo.gateway.prices import ModelPrice
 from theazo.gateway.providers import GatewaySettings, Kind, Provider
@@ -99,11 +100,14 @@ class ModelGateway:
         self,
         settings: GatewaySettings,
         accounts: Accounts,
-        clock: Callable[[], float] = time.monotonic,
+        rates: RateCounts,
     ) -> None:
+        """``rates``: where the sessions' rate windows are counted (the node's store)."""
         self.settings = settings
         self._accounts = accounts
-        self._limits = RateLimits(settings.requests_per_minute, settings.tokens_per_minute, clock)
+        self._limits = SessionRates(
+            RateLimits(settings.requests_per_minute, settings.tokens_per_minute), rates
+        )
         self._client: httpx.AsyncClient | None = None
         self._secrets = tuple(p.key.encode() for p in settings.providers if p.key)
 
@@ -179,7 +183,16 @@ class ModelGateway:
         provider, path = self._route(request.method, request.target.decode("latin-1"))
         call = ModelRequest.of(body) if request.method == b"POST" else ModelRequest.of(b"")
         price = self._price(call)
-        limited = self._limits.admit(account.session_id)
+        try:
+            limited = await self._limits.admit(account.session_id)
+        except StoreUnavailable as exc:
+            raise GatewayError(
+                503,
+                "store_unavailable",
+                "the session's rate limits cannot be counted now (the deployment's database "
+                "is unavailable)",
+                retry_after=exc.retry_after_seconds,
+            ) from None
         if limited is not None:
             raise GatewayError(
                 429, "rate_limited", limited.reason, retry_after=limited.retry_after_seconds
@@ -322,7 +335,7 @@ class ModelGateway:
         if response.is_success:
             metered = meter_body(body, call.model)
             if metered is not None:
-                self._charge(account, call, metered)
+                await self._charge(account, call, metered)
         body = self._scrubbed(body)
         headers = [*_response_headers(response), (b"content-length", str(len(body)).encode())]
         head = h11.Response(status_code=response.status_code, headers=headers)
@@ -357,15 +370,15 @@ class ModelGateway:
         finally:
             metered = meter.metered  # charged even when the agent went away meanwhile
             if metered is not None and response.is_success:
-                self._charge(account, call, metered)
+                await self._charge(account, call, metered)
 
-    def _charge(self, account: TaskAccount, call: ModelRequest, metered: Metered) -> None:
+    async def _charge(self, account: TaskAccount, call: ModelRequest, metered: Metered) -> None:
         prices = self.settings.prices
         priced_as = metered.model if prices.knows(metered.model) else call.model
         price = prices.price_for(priced_as)
         micros = 0 if price is None else price.cost_micros(metered.tokens)
         account.record_model_call(metered.model, metered.tokens, micros)
-        self._limits.used(account.session_id, metered.tokens.total)
+        await self._limits.used(account.session_id, metered.tokens.total)
 
     def _scrubbed(self, data: bytes) -> bytes:
         """Never pass a key on, whatever a provider echoes."""
@@ -528,7 +541,7 @@ async def _send_error(
     ]
     if error.retry_after is not None:
         headers.append((b"retry-after", str(error.retry_after).encode()))
-    if error.status not in (429, 502, 504):  # what trying again cannot change
+    if error.status not in (429, 502, 503, 504):  # what trying again cannot change
         headers.append((b"x-should-retry", b"false"))
     with contextlib.suppress(ConnectionError, RuntimeError):
         if conn.our_state is h11.SEND_RESPONSE:

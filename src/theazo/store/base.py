@@ -35,6 +35,7 @@ from theazo.core.models import (
     Task,
     WebhookSecret,
 )
+from theazo.core.rates import Limited, RateLimits
 from theazo.core.states import Priority, Scheduling, TaskStatus
 from theazo.core.usage import NetworkUsage, UsageUpdate
 from theazo.store.events import EventHub
@@ -319,6 +320,17 @@ class Store(abc.ABC):
         """Delete up to ``limit`` tasks that finished before then, oldest first, with their
         events, log and webhook deliveries; a task with a delivery still pending is kept until
         it settles. Returns how many went. Sessions and their spending stay."""
+
+    # --- model-call rates (the model gateway's per-session limits) --------------------------
+    @abc.abstractmethod
+    async def count_model_call(self, session_id: str, limits: RateLimits) -> Limited | None:
+        """Count a model call of the session now, unless ``limits`` say it must wait (then
+        why, and for how long); across every node of the deployment, calls of one session
+        counted one at a time."""
+
+    @abc.abstractmethod
+    async def count_model_tokens(self, session_id: str, limits: RateLimits, tokens: int) -> None:
+        """Add the tokens a call of the session used (its answer metered) to its window."""
 
     # --- events and logs -------------------------------------------------------------------
     @abc.abstractmethod

@@ -557,3 +557,26 @@ SET net_sent_bytes = net_sent_bytes + %(net_sent)s,
     net_connections = net_connections + %(net_connections)s
 WHERE task_id = %(task_id)s AND attempt = %(attempt)s
 RETURNING id;
+
+-- name: lock_model_call_rates
+-- One session's calls are counted one at a time across the deployment (the window read and
+-- the call counted under the lock), so two nodes never both take the last call of a minute.
+SELECT pg_advisory_xact_lock(
+    hashtext(current_schema() || '.model_call_rates'), hashtext(%(session_id)s));
+
+-- name: model_call_window
+SELECT bucket, requests, tokens FROM model_call_rates
+WHERE session_id = %(session_id)s AND bucket >= %(first_bucket)s;
+
+-- name: count_model_call
+INSERT INTO model_call_rates (session_id, bucket, requests)
+VALUES (%(session_id)s, %(bucket)s, 1)
+ON CONFLICT (session_id, bucket) DO UPDATE SET requests = model_call_rates.requests + 1;
+
+-- name: count_model_tokens
+INSERT INTO model_call_rates (session_id, bucket, tokens)
+VALUES (%(session_id)s, %(bucket)s, %(tokens)s)
+ON CONFLICT (session_id, bucket) DO UPDATE SET tokens = model_call_rates.tokens + EXCLUDED.tokens;
+
+-- name: prune_model_call_rates
+DELETE FROM model_call_rates WHERE bucket < %(first_bucket)s;

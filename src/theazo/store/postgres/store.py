@@ -31,6 +31,7 @@ from theazo.core import defaults
 from theazo.core.clock import Clock
 from theazo.core.errors import StoreFull, StoreUnavailable
 from theazo.core.models import Session, Task
+from theazo.core.rates import Limited, RateBucket, RateLimits
 from theazo.store import rows
 from theazo.store.base import StoreSettings
 from theazo.store.sql import Event, EventBatch, JsonValue, Row, SQLStore, fire, parse_notice
@@ -79,6 +80,7 @@ class PostgresStore(SQLStore):
         # Other nodes' task events, announced by id ranges, read here in order (one reader).
         self._notices: asyncio.Queue[list[Range]] = asyncio.Queue(defaults.PG_EVENT_NOTICES_QUEUED)
         self._notice_reader: asyncio.Task[None] | None = None
+        self._rates_prune_at: int | None = None  # the bucket of the next prune
 
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -267,6 +269,39 @@ class PostgresStore(SQLStore):
 
     def _session(self, row: Row) -> Session:
         return rows.session_from_row(self, row, _same)
+
+    # --- model-call rates: in the database, shared by the nodes ----------------------------
+    async def count_model_call(self, session_id: str, limits: RateLimits) -> Limited | None:
+        now = self.now().timestamp()
+        first = limits.first_bucket(now)
+        async with self.transaction():
+            await self._one("lock_model_call_rates", session_id=session_id)
+            window = await self._all("model_call_window", session_id=session_id, first_bucket=first)
+            limited = limits.judge(
+                (RateBucket(row["bucket"], row["requests"], row["tokens"]) for row in window), now
+            )
+            if limited is None:
+                await self._one(
+                    "count_model_call", session_id=session_id, bucket=limits.bucket(now)
+                )
+        await self._prune_model_call_rates(limits, now)
+        return limited
+
+    async def count_model_tokens(self, session_id: str, limits: RateLimits, tokens: int) -> None:
+        if tokens > 0:
+            bucket = limits.bucket(self.now().timestamp())
+            await self._one(
+                "count_model_tokens", session_id=session_id, bucket=bucket, tokens=tokens
+            )
+
+    async def _prune_model_call_rates(self, limits: RateLimits, now: float) -> None:
+        """Once a window, delete every session's buckets that have left theirs: each node that
+        counts calls does, so the table holds about a minute of the deployment's calls."""
+        bucket = limits.bucket(now)
+        if self._rates_prune_at is not None and bucket < self._rates_prune_at:
+            return
+        self._rates_prune_at = bucket + limits.buckets
+        await self._one("prune_model_call_rates", first_bucket=limits.first_bucket(now))
 
     # --- notifications from other nodes ----------------------------------------------------
     async def _listen(self) -> None:

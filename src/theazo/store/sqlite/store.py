@@ -26,6 +26,7 @@ from theazo.core import defaults
 from theazo.core.clock import Clock
 from theazo.core.errors import StoreFull, StoreUnavailable
 from theazo.core.models import Session, Task
+from theazo.core.rates import Limited, MemoryRates, RateLimits
 from theazo.store import rows
 from theazo.store.base import StoreSettings
 from theazo.store.sql import EventBatch, JsonValue, Row, SQLStore, fire
@@ -77,6 +78,8 @@ class SQLiteStore(SQLStore):
         self._db: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._pending: list[tuple[str, str | EventBatch | None]] = []
+        # The deployment's only node: its sessions' model-call windows are in its memory.
+        self._rates = MemoryRates()
 
     async def open(self) -> None:
         try:
@@ -210,6 +213,13 @@ class SQLiteStore(SQLStore):
 
     def _session(self, row: Row) -> Session:
         return rows.session_from_row(self, row, from_micros)
+
+    # --- model-call rates: in memory (one node) ---------------------------------------------
+    async def count_model_call(self, session_id: str, limits: RateLimits) -> Limited | None:
+        return self._rates.count_call(session_id, limits, self.now().timestamp())
+
+    async def count_model_tokens(self, session_id: str, limits: RateLimits, tokens: int) -> None:
+        self._rates.count_tokens(session_id, limits, tokens, self.now().timestamp())
 
 
 class Checkpointer(threading.Thread):
