@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.fake_models import FakeProvider, fake_provider, gateway_options
 from tests.support.server import REPO, ServerProcess, new_api_key
 
 if TYPE_CHECKING:
@@ -78,10 +79,22 @@ def keys() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
+def openai_fake() -> Iterator[FakeProvider]:
+    with fake_provider("openai") as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
 def server(
-    browser: Browser, tmp_path_factory: pytest.TempPathFactory, keys: tuple[str, str]
+    browser: Browser,
+    tmp_path_factory: pytest.TempPathFactory,
+    keys: tuple[str, str],
+    openai_fake: FakeProvider,
 ) -> Iterator[ServerProcess]:
-    with ServerProcess.start(tmp_path_factory.mktemp("dashboard"), api_keys=list(keys)) as node:
+    """A server whose model gateway forwards to a fake OpenAI (tasks' tokens to show)."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    gateway, env = gateway_options(openai_fake, folder)
+    with ServerProcess.start(folder, api_keys=list(keys), args=gateway, env=env) as node:
         yield node
 
 

@@ -1,10 +1,11 @@
 """The dashboard as a person uses it, in headless Chromium against a real ``theazo serve``:
 sign in, watch a task live, open it, cancel it; bulk-cancel; another project sees nothing of
-this one; a form on another site cannot cancel a task."""
+this one; a form on another site cannot cancel a task; a task's and a session's model tokens."""
 
 from __future__ import annotations
 
 import re
+import textwrap
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.conftest import PHONE, artifacts_dir
+from tests.support.fake_models import ONE_OPENAI_CALL, expected_usage
 from tests.support.server import ServerProcess, free_port
 from theazo import Theazo
 
@@ -221,3 +223,77 @@ def test_edit_a_sessions_limits_and_see_the_deployment(
     page.wait_for_selector(".agents li:has-text('ticker')")
     page.wait_for_selector("td:has-text('free of')")  # this node's slots
     held.tasks.cancel(waiting.task_id)
+
+
+def digits(text: str | None) -> int:
+    """A count as the page shows it, whatever the locale's digit grouping."""
+    return int(re.sub(r"\D", "", text or ""))
+
+
+def test_a_tasks_model_tokens_by_model_and_its_sessions_totals(
+    page: Page, server: ServerProcess, keys: tuple[str, str], theazo: Theazo
+) -> None:
+    user = f"grace_{uuid.uuid4().hex[:6]}"
+    session = theazo.sessions.for_user(user)
+    code = textwrap.dedent(ONE_OPENAI_CALL)
+    tasks = [session.run(agent="attacker", input={"code": code}) for _ in range(2)]
+    assert [t.status for t in tasks] == ["completed"] * 2, [t.error for t in tasks]
+    plain = session.run(agent="echo", input=1)
+    given, output, cached = expected_usage(1, "echo: hello world")
+    sign_in(page, server, keys[0])
+
+    # The task: its tokens by the model the provider named, and in all.
+    page.goto(f"{server.base_url}/dashboard/#/task/{session.session_id}/{tasks[0].task_id}")
+    model = page.locator("#task-tokens tbody tr[data-model='fake-gpt-2026-01-01']")
+    model.wait_for()
+    assert page.locator("#task-tokens tbody tr").count() == 1
+    assert model.locator("td").first.text_content() == "fake-gpt-2026-01-01"
+    for row in (model, page.locator("#task-tokens tfoot tr.total")):
+        shown = {
+            kind: digits(row.locator(f"td[data-tokens={kind}]").text_content())
+            for kind in ("input", "cached", "output")
+        }
+        assert shown == {"input": given, "cached": cached, "output": output}
+    assert digits(page.text_content("#task-tokens-total")) == given + output
+    page.screenshot(path=str(artifacts_dir() / "task-tokens.png"), full_page=True)
+
+    # A task without model calls says so.
+    page.goto(f"{server.base_url}/dashboard/#/task/{session.session_id}/{plain.task_id}")
+    page.wait_for_selector("#no-model-calls")
+    assert digits(page.text_content("#task-tokens-total")) == 0
+
+    # The session: both tasks' tokens together.
+    page.click("[data-nav=sessions]")
+    cell = page.locator(f"tr[data-session='{session.session_id}'] td.tokens-cell")
+    cell.wait_for()
+    totals = {
+        kind: digits(cell.locator(f"[data-tokens={kind}]").text_content())
+        for kind in ("total", "input", "cached", "output")
+    }
+    assert totals == {
+        "total": 2 * (given + output),
+        "input": 2 * given,
+        "cached": 2 * cached,
+        "output": 2 * output,
+    }
+
+
+def test_a_running_tasks_tokens_show_as_its_model_calls_are_made(
+    page: Page, server: ServerProcess, keys: tuple[str, str], theazo: Theazo
+) -> None:
+    session = theazo.sessions.for_user(f"heidi_{uuid.uuid4().hex[:6]}")
+    # Its call waits for the page to be open (5 s: a sign-in and a page take well under), and
+    # the task runs on after it.
+    waits = "import time\ntime.sleep(5)\n"
+    code = waits + textwrap.dedent(ONE_OPENAI_CALL) + "time.sleep(30)\n"
+    task = session.tasks.submit(agent="attacker", input={"code": code})
+    sign_in(page, server, keys[0])
+    page.goto(f"{server.base_url}/dashboard/#/task/{session.session_id}/{task.task_id}")
+    page.wait_for_selector(".task-head .badge[data-status=running]")
+    page.wait_for_selector("#no-model-calls")
+    # No reload: the model call's charge on the task's stream brings its tokens.
+    page.wait_for_selector("#task-tokens tbody tr[data-model='fake-gpt-2026-01-01']")
+    given, output, _ = expected_usage(1, "echo: hello world")
+    assert digits(page.text_content("#task-tokens-total")) == given + output
+    assert session.tasks.get(task.task_id).status == "running"
+    session.tasks.cancel(task.task_id)

@@ -6,6 +6,7 @@ the live stream. tests/browser drives the same through the page itself."""
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -13,6 +14,13 @@ import httpx
 import pytest
 
 from tests.conftest import StartServer
+from tests.support.fake_models import (
+    ONE_OPENAI_CALL,
+    FakeProvider,
+    expected_usage,
+    fake_provider,
+    gateway_options,
+)
 from tests.support.receiver import Receiver
 from tests.support.server import ServerProcess, new_api_key
 from tests.support.waiting import eventually
@@ -23,9 +31,24 @@ OTHER_KEY = new_api_key()
 
 
 @pytest.fixture(scope="module")
-def server(start_server: StartServer, api_key: str) -> Iterator[ServerProcess]:
+def openai_fake() -> Iterator[FakeProvider]:
+    with fake_provider("openai") as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def server(
+    start_server: StartServer,
+    api_key: str,
+    openai_fake: FakeProvider,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerProcess]:
+    # A model gateway, so that tasks have tokens to show.
+    gateway, env = gateway_options(openai_fake, tmp_path_factory.mktemp("gateway"))
     # Private webhooks: the receiver of the redeliver test is on loopback.
-    with start_server("--allow-private-webhooks", api_keys=[api_key, OTHER_KEY]) as process:
+    with start_server(
+        "--allow-private-webhooks", *gateway, api_keys=[api_key, OTHER_KEY], env=env
+    ) as process:
         yield process
 
 
@@ -239,6 +262,35 @@ def test_a_tasks_detail_shows_its_timeline_attempts_and_deliveries(
         params={"token": token},
     )
     assert logs.status_code == 200
+
+
+def test_a_tasks_model_tokens_are_shown_by_model_and_summed_on_its_session(
+    browser: Browser, session: Session
+) -> None:
+    calls = [session.run(agent="attacker", input={"code": textwrap.dedent(ONE_OPENAI_CALL)})]
+    calls.append(session.run(agent="attacker", input={"code": textwrap.dedent(ONE_OPENAI_CALL)}))
+    assert [t.status for t in calls] == ["completed", "completed"], [t.error for t in calls]
+    given, output, cached = expected_usage(1, "echo: hello world")
+    one = {"input": given, "output": output, "cached": cached}
+    detail = browser.http.get(f"/sessions/{session.session_id}/tasks/{calls[0].task_id}").json()
+    usage = detail["task"]["usage"]
+    assert usage["tokens"] == one
+    assert usage["byModel"] == {"fake-gpt-2026-01-01": one}
+    # A task without model calls shows none.
+    plain = session.run(agent="echo", input=1)
+    shown = browser.http.get(f"/sessions/{session.session_id}/tasks/{plain.task_id}").json()
+    assert shown["task"]["usage"]["tokens"] == {"input": 0, "output": 0, "cached": 0}
+    assert shown["task"]["usage"]["byModel"] == {}
+    # The session: both tasks' tokens, on its row and in the task list.
+    sessions = browser.http.get("/sessions", params={"limit": 500}).json()["data"]
+    (row,) = [s for s in sessions if s["sessionId"] == session.session_id]
+    assert row["usage"]["tokens"] == {k: 2 * v for k, v in one.items()}
+    listed = browser.http.get("/tasks", params={"sessionId": session.session_id}).json()["data"]
+    assert {t["taskId"]: t["usage"]["tokens"]["input"] for t in listed} == {
+        calls[0].task_id: given,
+        calls[1].task_id: given,
+        plain.task_id: 0,
+    }
 
 
 def test_a_finished_tasks_webhook_is_shown_and_sent_again(

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import http.server
 import json
+import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SLOW_SECONDS = 30.0
@@ -47,6 +49,29 @@ output = "1"
 input = "1"
 output = "1"
 """
+
+
+# The code of an ``attacker`` task that makes one call with the official openai SDK through
+# the gateway: its answer is "echo: hello world" (expected_usage(1, ...)).
+ONE_OPENAI_CALL = """
+import openai
+answer = openai.OpenAI(max_retries=0).chat.completions.create(
+    model="fake-gpt", messages=[{"role": "user", "content": "hello world"}])
+result = answer.choices[0].message.content
+"""
+
+
+def gateway_options(provider: FakeProvider, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """The options and environment of a ``theazo serve`` whose model gateway forwards to
+    ``provider`` as the provider ``fake``, priced by PRICES_TOML (written into ``folder``)."""
+    prices = folder / "prices.toml"
+    prices.write_text(PRICES_TOML)
+    key_env = "THEAZO_TEST_PROVIDER_KEY"
+    args = [
+        "--llm-provider", f"fake={provider.kind},{provider.base_url},{key_env}",
+        "--llm-prices", str(prices),
+    ]  # fmt: skip
+    return args, {key_env: f"sk-real-{secrets.token_hex(16)}"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,11 @@ export function minorUnits(amount, currency = "usd") {
   return amount === null || amount === undefined ? "no budget" : money({ amount, currency });
 }
 
+// A count (of tokens) with the reader's digit grouping.
+export function count(n) {
+  return n === null || n === undefined ? "—" : new Intl.NumberFormat().format(n);
+}
+
 export function percent(progress) {
   return progress === null || progress === undefined ? "" : `${Math.round(progress * 100)}%`;
 }

@@ -1,9 +1,9 @@
-// Sessions: each end user's session, with its limits, what it uses now and what it spent;
-// its limits are edited in place.
+// Sessions: each end user's session, with its limits, what it uses now, what it spent and the
+// model tokens of all its tasks; its limits are edited in place.
 
 import { call, query } from "./api.js";
 import { h, replace, toast } from "./dom.js";
-import { minorUnits, money } from "./format.js";
+import { count, minorUnits, money } from "./format.js";
 import { empty, problemText, time } from "./widgets.js";
 
 export async function render(main) {
@@ -11,7 +11,7 @@ export async function render(main) {
   const more = h("button", { type: "button", class: "quiet", hidden: true }, "Show more");
   const list = h("div", { class: "table-wrap" }, h("table", { class: "sessions" },
     h("thead", {}, h("tr", {}, h("th", {}, "User"), h("th", { class: "wide-only" }, "Created"), h("th", { class: "num" }, "Tasks"),
-      h("th", { class: "num" }, "Running"), h("th", { class: "num" }, "Queued"), h("th", { class: "num" }, "Spent"), h("th", {}, ""))),
+      h("th", { class: "num" }, "Running"), h("th", { class: "num" }, "Queued"), h("th", { class: "num" }, "Spent"), h("th", { class: "num" }, "Model tokens"), h("th", {}, ""))),
     body));
   replace(main, h("div", { class: "view-head" }, h("h1", {}, "Sessions")),
     h("p", { class: "muted" }, "One per end user of your application. Limits left unset follow the server's defaults."),
@@ -46,6 +46,7 @@ function rows(session) {
       h("td", { class: "num", "data-label": "Running" }, `${current.usage.running} / ${current.limits.maxRunning}`),
       h("td", { class: "num", "data-label": "Queued" }, `${current.usage.queued} / ${current.limits.maxQueued}`),
       h("td", { class: "num", "data-label": "Spent" }, money(current.usage.cost), h("div", { class: "muted small" }, current.limits.budget === null ? "no budget" : `of ${minorUnits(current.limits.budget, current.usage.cost.currency)}`)),
+      tokenCell(current.usage.tokens),
       h("td", { class: "edit-cell" }, h("button", { type: "button", class: "quiet", onclick: () => { editor.hidden = !editor.hidden; } }, "Edit limits")));
   };
   fill(session);
@@ -73,6 +74,17 @@ function rows(session) {
       toast(problemText(error), "error");
     }
   });
-  editor.append(h("td", { colspan: 7 }, form));
+  editor.append(h("td", { colspan: 8 }, form));
   return [row, editor];
 }
+
+// All its tasks' model tokens: in and out, and the cached part of the input.
+function tokenCell(tokens) {
+  return h("td", { class: "num tokens-cell", "data-label": "Model tokens" },
+    h("span", { "data-tokens": "total" }, count(tokens.input + tokens.output)),
+    h("div", { class: "muted small" },
+      h("span", { "data-tokens": "input" }, count(tokens.input)), " in (",
+      h("span", { "data-tokens": "cached" }, count(tokens.cached)), " cached) · ",
+      h("span", { "data-tokens": "output" }, count(tokens.output)), " out"));
+}
+

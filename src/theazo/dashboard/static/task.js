@@ -1,11 +1,11 @@
-// One task: what it was asked and what it answered, its cost, place in the queue, timeline
-// and attempts, its log as the agent writes it, its webhook deliveries, and a cancel button.
+// One task: what it was asked and what it answered, its cost and model tokens (by model, as
+// the model gateway metered them), place in the queue, timeline and attempts, its log as the agent writes it, its webhook deliveries, and a cancel button.
 // Live through the public task stream (/v1/…/events), read with a short-lived stream token
 // the dashboard mints for this session: the page never holds the API key.
 
 import { call } from "./api.js";
 import { confirmDialog, h, replace, toast } from "./dom.js";
-import { ACTIVE, between, duration, money, percent, pretty } from "./format.js";
+import { ACTIVE, between, count, duration, money, percent, pretty } from "./format.js";
 import { badge, empty, problemText, progressBar, setProgress, time } from "./widgets.js";
 
 const MAX_LOG_LINES = 5000; // kept on the page; older lines scroll away
@@ -27,6 +27,7 @@ export async function render(main, route) {
   const head = h("div");
   const facts = h("div", { class: "facts" });
   const timeline = h("div");
+  const tokens = h("div", { id: "task-tokens" });
   const io = h("div", { class: "io" });
   const deliveries = h("div");
 
@@ -36,6 +37,7 @@ export async function render(main, route) {
     head,
     facts,
     h("section", { class: "card" }, h("h2", {}, "Timeline"), timeline),
+    h("section", { class: "card" }, h("h2", {}, "Model tokens"), tokens),
     io,
     h("section", { class: "card" }, h("h2", {}, "Log"), logEmpty, log),
     h("section", { class: "card" }, h("h2", {}, "Webhook deliveries"), deliveries),
@@ -59,10 +61,13 @@ export async function render(main, route) {
       fact("Priority", task.priority),
       fact("Queue position", position),
       fact("Cost", h("span", { id: "task-cost" }, money(task.cost))),
+      fact("Model tokens", h("span", { id: "task-tokens-total" }, count(task.usage.tokens.input + task.usage.tokens.output)),
+        h("div", { class: "muted small" }, `${count(task.usage.tokens.input)} in · ${count(task.usage.tokens.output)} out`)),
       fact("Attempt", `${task.attempt} of ${task.retries + 1}`),
       fact("Time-out", duration(task.timeout)),
     );
     drawTimeline();
+    drawTokens();
     replace(io,
       h("section", { class: "card" }, h("h2", {}, "Input"), h("pre", { class: "json" }, pretty(task.input))),
       task.error
@@ -91,6 +96,26 @@ export async function render(main, route) {
       h("ol", { class: "steps" }, steps.map(([label, at, note]) =>
         h("li", { class: at ? "done" : "pending" }, h("strong", {}, label), " ", time(at), note ? h("span", { class: "muted" }, ` · ${note}`) : null))),
       attempts);
+  }
+
+  // What its model calls through the gateway used, by model (the dated name the provider
+  // answered with), and in all; cached tokens are a part of the input ones.
+  function drawTokens() {
+    const usage = detail.task.usage;
+    const models = Object.entries(usage.byModel);
+    if (!models.length) {
+      replace(tokens, h("p", { class: "muted", id: "no-model-calls" }, "No model calls: the calls an agent makes through the deployment's model gateway show here, by model."));
+      return;
+    }
+    const cells = (t) => [
+      h("td", { class: "num", "data-tokens": "input" }, count(t.input)),
+      h("td", { class: "num", "data-tokens": "cached" }, count(t.cached)),
+      h("td", { class: "num", "data-tokens": "output" }, count(t.output)),
+    ];
+    replace(tokens, h("div", { class: "table-wrap" }, h("table", { class: "tokens" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", { class: "num" }, "Input"), h("th", { class: "num" }, "of it cached"), h("th", { class: "num" }, "Output"))),
+      h("tbody", {}, models.map(([model, t]) => h("tr", { "data-model": model }, h("td", {}, h("code", {}, model)), cells(t)))),
+      h("tfoot", {}, h("tr", { class: "total", "data-model": "" }, h("th", {}, "Total"), cells(usage.tokens))))));
   }
 
   function drawDeliveries() {
@@ -160,6 +185,7 @@ export async function render(main, route) {
   let stream = null;
   let lastId = null;
   let ended = false;
+  let tokensDue = null;
   async function follow() {
     if (closed || ended) return;
     const { token } = await call(`/sessions/${encodeURIComponent(sessionId)}/stream-token`);
@@ -184,8 +210,13 @@ export async function render(main, route) {
     });
     stream.addEventListener("charge", (message) => {
       seen(message);
+      const charge = JSON.parse(message.data);
       const cost = document.getElementById("task-cost");
-      if (cost) cost.textContent = money(JSON.parse(message.data).cost);
+      if (cost) cost.textContent = money(charge.cost);
+      // A model call's charge is saved with its tokens: read them (once for a burst).
+      if ((charge.description || "").startsWith("model ") && !tokensDue) {
+        tokensDue = setTimeout(() => { tokensDue = null; refresh(); }, 1000);
+      }
     });
     stream.addEventListener("log", (message) => {
       seen(message);
@@ -214,6 +245,7 @@ export async function render(main, route) {
   return () => {
     closed = true;
     clearInterval(timer);
+    clearTimeout(tokensDue);
     if (stream) stream.close();
   };
 }
