@@ -162,6 +162,25 @@ def test_serve_refuses_a_bad_task_retention_in_one_line() -> None:
 
 
 @pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("serve", ["--database", "theazo.db"], "is not a database URL"),
+        ("worker", ["--database", "mysql://db/x"], "is not a database URL"),
+        ("serve", ["--api-key", "th_live_tooshort"], "at least 32 more"),
+        ("serve", ["--api-key", "sk-not-ours-" + "x" * 40], "th_live_ or th_test_"),
+    ],
+)
+def test_a_bad_database_url_or_api_key_is_refused_before_anything_starts(
+    command: str, args: list[str], message: str
+) -> None:
+    done = theazo(None, command, *args)
+    assert done.returncode == 2, done.stderr
+    assert args[0] in done.stderr and message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "tooshort" not in done.stderr  # a key is a secret, even a wrong one
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--llm-provider", "nonsense"], "is not NAME=KIND,BASE_URL,KEY_ENV"),

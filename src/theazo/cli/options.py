@@ -7,6 +7,7 @@ import re
 import typer
 
 from theazo.core.durations import InvalidDuration, parse_duration
+from theazo.core.ids import is_well_formed_key
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_MB = {"": 1.0, "b": 1 / 2**20, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2}
@@ -68,3 +69,24 @@ def schedule(value: str) -> tuple[float, ...]:
     if parts == [""]:
         return ()
     return tuple(seconds(part) for part in parts)
+
+
+def database_url(value: str) -> str:
+    """A database URL the store knows, checked before anything starts."""
+    if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise typer.BadParameter(
+            f"{value!r} is not a database URL: use sqlite:///path/to/file.db or "
+            "postgresql://user@host/db"
+        )
+    return value
+
+
+def api_keys(values: list[str] | None) -> list[str] | None:
+    """Keys to register, each as a client will send it: a malformed one could never be used."""
+    for key in values or ():
+        if not is_well_formed_key(key):
+            raise typer.BadParameter(
+                "an API key is th_live_ or th_test_ and at least 32 more letters, digits, "
+                "'-' or '_' (theazo keys create makes one)"
+            )
+    return values

@@ -11,6 +11,8 @@ from rich.console import Console
 from theazo.agent import BUNDLED_AGENT_MODULES
 from theazo.agents_file import AgentsFileError, load_agents_file
 from theazo.cli.options import (
+    api_keys,
+    database_url,
     megabytes,
     positive_seconds,
     retention,
@@ -41,6 +43,7 @@ Database = Annotated[
     str,
     typer.Option(
         envvar="THEAZO_DATABASE",
+        callback=database_url,
         help="sqlite:///path/to/file.db (default: theazo.db here) or postgresql://…",
     ),
 ]
@@ -74,6 +77,7 @@ ApiKey = Annotated[
     typer.Option(
         "--api-key",
         envvar="THEAZO_API_KEY",
+        callback=api_keys,
         help="Register this key if it is not known yet (each in a project of its own). Repeatable.",
     ),
 ]
@@ -498,7 +502,9 @@ def worker(
     database: Annotated[
         str,
         typer.Option(
-            envvar="THEAZO_DATABASE", help="The shared database: postgresql://user@host/db"
+            envvar="THEAZO_DATABASE",
+            callback=database_url,
+            help="The shared database: postgresql://user@host/db",
         ),
     ],
     agents: Agents = None,
