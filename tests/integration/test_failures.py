@@ -61,6 +61,8 @@ def test_sandbox_sees_none_of_the_servers_secrets(session: Session, server: Serv
     assert task.status == "completed", task.error
     assert task.output["secret_seen"] is False
     assert not [name for name in task.output["env"] if name.startswith("THEAZO")]
+    # What the zygote sets once for every spare: the egress proxy (the default network).
+    assert {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} <= set(task.output["env"])
     assert task.output["user_id"] == session.user_id
     assert task.output["session_id"] == session.session_id
 

@@ -105,11 +105,6 @@ def _enter(handoff: socket.socket, plan: jail.Plan) -> Path:
         error = f"{type(exc).__name__}: {exc}"
         protocol.send_with_fds(handoff, {"t": "broken", "error": error}, [])
         raise
-    for name, value in jail.tls_environment().items():
-        os.environ.setdefault(name, value)  # unless the deployment passed its own
-    if listeners:
-        os.environ.update(jail.proxy_environment())
-        os.environ.update(plan.environment)  # after the deployment's: the gateway's own win
     protocol.send_with_fds(handoff, {"t": "ready"}, [s.fileno() for s in listeners])
     for listener in listeners:
         listener.close()  # the server's proxy answers them now

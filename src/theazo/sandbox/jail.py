@@ -283,6 +283,17 @@ def _lock(plan: Plan) -> None:
         linux.load_seccomp_filter(plan.seccomp_program)
 
 
+def sandbox_environment(plan: Plan, current: Mapping[str, str]) -> dict[str, str]:
+    """What a sandbox's environment gains over ``current`` (the deployment's): where TLS
+    clients find certificates, unless the deployment said; with egress, the proxy and then
+    the plan's own variables (the model gateway's), which win over the deployment's."""
+    added = {k: v for k, v in tls_environment().items() if k not in current}
+    if plan.network == "egress":
+        added |= proxy_environment()
+        added |= dict(plan.environment)
+    return added
+
+
 def proxy_environment() -> Mapping[str, str]:
     """The variables that send an agent's HTTP clients through the egress proxy. Not
     ALL_PROXY: httpx builds one more transport, and a TLS context, for each proxy variable."""

@@ -42,6 +42,7 @@ from theazo.sandbox import child, jail, linux, protocol, syscall_filter, view
 from theazo.sandbox.cgroups import Cgroups, SandboxCgroup
 from theazo.sandbox.cgroups import Unavailable as CgroupsUnavailable
 from theazo.sandbox.isolation import CLONE_FAILED, Features, IsolationSettings
+from theazo.sandbox.warm_up import warm_up
 
 _SPARE_SETUP_TIMEOUT_SECONDS = defaults.SANDBOX_PROBE_TIMEOUT_SECONDS
 
@@ -202,6 +203,8 @@ class Zygote:
             if error is None:
                 features.namespaces = True
                 jail.enter_template(template)
+                # Set once here, where every spare inherits them, rather than by each spare.
+                os.environ.update(jail.sandbox_environment(self.plan, os.environ))
                 return
             if "landlock" in error and self.plan.landlock_abi:
                 features.landlock_abi = self.plan.landlock_abi = 0
@@ -586,18 +589,7 @@ def _preload(modules: tuple[str, ...]) -> None:
         except Exception:  # a broken optional package is the agent's business, not ours
             continue
     with contextlib.suppress(Exception):
-        _warm_up()
-
-
-def _warm_up() -> None:
-    """Make once what a first client makes: OpenSSL loads its configuration and providers
-    with a process's first TLS context, and httpx imports a few dozen modules with its first
-    client (and its first proxy transport). 20 ms each sandbox would otherwise spend."""
-    if "ssl" in sys.modules:
-        sys.modules["ssl"].SSLContext(sys.modules["ssl"].PROTOCOL_TLS_CLIENT)
-    if "httpx" in sys.modules:
-        # A proxy nobody listens on: the client never connects, in the zygote or after.
-        sys.modules["httpx"].Client(proxy="http://127.0.0.1:9").close()
+        warm_up(jail.proxy_environment())
 
 
 def _remove(workdir: Path) -> None:
