@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from tests.support.sandboxes import process_tag
 
 from bench.peers.work import model_loop
@@ -65,3 +67,30 @@ def soak(ctx: Context, input: dict[str, Any]) -> dict[str, int]:
 def work(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
     """bench/agent_work.py's agent; its httpx client is made in the call (bench/peers/work.py)."""
     return model_loop(str(input["url"]), ctx.task_id, ctx.progress)
+
+
+@agent("phases", description="bench/sandbox_phases.py: what a sandbox spent before and in work.")
+def phases(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's CPU and page faults since it was cloned, then those of the work agent's
+    client and its four calls made twice over: cold (the sandbox's first) and warm."""
+    figures: dict[str, Any] = {"before": _usage()}
+    for name in ("cold", "warm"):
+        start = _usage()
+        with httpx.Client(base_url=str(input["url"]), timeout=60) as client:
+            made = _usage()
+            for step in range(4):
+                client.post("/v1/chat/completions", json={"task": ctx.task_id, "step": step})
+            called = _usage()
+        figures[f"{name}_client"] = _less(made, start)
+        figures[f"{name}_calls"] = _less(called, made)
+    return figures
+
+
+def _usage() -> tuple[float, int]:
+    """CPU milliseconds and minor page faults of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return 1000 * (usage.ru_utime + usage.ru_stime), usage.ru_minflt
+
+
+def _less(later: tuple[float, int], earlier: tuple[float, int]) -> tuple[float, int]:
+    return later[0] - earlier[0], later[1] - earlier[1]

@@ -78,6 +78,10 @@ _libc.mount.argtypes += [ctypes.c_void_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.prctl.argtypes += [ctypes.c_ulong]
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+MADV_COLLAPSE = 25  # Linux 6.1
+_HUGE_PAGE = 2 << 20  # a PMD's worth on x86_64 and aarch64 with 4 KiB pages
 
 
 class Unsupported(Exception):
@@ -308,3 +312,34 @@ def load_seccomp_filter(program: bytes) -> None:
     prog = _SockFprog(len(program) // 8, program)
     result = _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
     _check(result, "seccomp")
+
+
+# --- memory ---------------------------------------------------------------------------------
+def collapse_into_huge_pages(proc: int | None = None) -> int:
+    """Back this process's private anonymous memory (the interpreter's heap: objects, code,
+    the imported modules) with transparent huge pages where the kernel can, whatever the host's
+    THP setting short of ``never`` (MADV_COLLAPSE); returns how many 2 MiB pages were made.
+
+    For the zygote: a fork copies one page-table entry per 2 MiB huge page rather than 512,
+    and an exit has as few to tear down, so a sandbox's start and end cost less the larger
+    the zygote (a child's first write to a huge page splits it in the child only, and copies
+    4 KiB as before). 0 where the kernel has no MADV_COLLAPSE or no huge page to give.
+    ``proc``: a descriptor of /proc, for a process that stands where /proc is not."""
+    made = 0
+    path = "self/maps" if proc is not None else "/proc/self/maps"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
+    except OSError:
+        return 0
+    with open(fd) as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:
+        path = fields[5] if len(fields) > 5 else ""
+        if fields[1] != "rw-p" or path not in ("", "[heap]"):
+            continue
+        low, high = (int(bound, 16) for bound in fields[0].split("-"))
+        start = -(-low // _HUGE_PAGE) * _HUGE_PAGE
+        end = high // _HUGE_PAGE * _HUGE_PAGE
+        if end > start and _libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
+            made += (end - start) // _HUGE_PAGE
+    return made

@@ -135,6 +135,7 @@ class Zygote:
             }
         )
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
+        linux.collapse_into_huge_pages(self.proc if self.proc >= 0 else None)  # see there
         return True
 
     def _register_commands(self, commands: list[CommandAgent]) -> None:
