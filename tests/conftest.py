@@ -10,10 +10,24 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import postgres_schema, skip_without_postgres
+from tests.support.fake_models import FakeProvider, fake_provider
 from tests.support.server import ServerProcess, new_api_key
 
 BACKENDS = ["sqlite", "postgres"]
 StartServer = Callable[..., AbstractContextManager[ServerProcess]]
+
+
+@pytest.fixture(scope="module")
+def openai_fake() -> Iterator[FakeProvider]:
+    """A fake OpenAI-compatible provider on 127.0.0.1 (outside the project: a fake is right)."""
+    with fake_provider("openai") as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def anthropic_fake() -> Iterator[FakeProvider]:
+    with fake_provider("anthropic") as provider:
+        yield provider
 
 
 @pytest.fixture(scope="session")

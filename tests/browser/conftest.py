@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.fake_models import FakeProvider, fake_provider, gateway_options
+from tests.support.fake_models import FakeProvider, gateway_options
 from tests.support.server import REPO, ServerProcess, new_api_key
 
 if TYPE_CHECKING:
@@ -76,12 +76,6 @@ def browser() -> Iterator[Browser]:
 def keys() -> tuple[str, str]:
     """Two API keys, each in a project of its own."""
     return new_api_key(), new_api_key()
-
-
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeProvider]:
-    with fake_provider("openai") as provider:
-        yield provider
 
 
 @pytest.fixture(scope="module")

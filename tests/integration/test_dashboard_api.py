@@ -18,7 +18,6 @@ from tests.support.fake_models import (
     ONE_OPENAI_CALL,
     FakeProvider,
     expected_usage,
-    fake_provider,
     gateway_options,
 )
 from tests.support.receiver import Receiver
@@ -28,12 +27,6 @@ from theazo import Theazo
 from theazo.sdk import Session
 
 OTHER_KEY = new_api_key()
-
-
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeProvider]:
-    with fake_provider("openai") as provider:
-        yield provider
 
 
 @pytest.fixture(scope="module")

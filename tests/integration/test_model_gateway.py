@@ -20,7 +20,6 @@ from tests.support.fake_models import (
     WRITTEN,
     FakeProvider,
     expected_usage,
-    fake_provider,
 )
 from tests.support.server import ServerProcess
 from theazo import Theazo
@@ -33,18 +32,6 @@ KEY_ENV = "THEAZO_TEST_PROVIDER_KEY"
 ANTHROPIC_KEY_ENV = "THEAZO_TEST_ANTHROPIC_KEY"
 PRICES = PriceTable.parse(PRICES_TOML)
 NODE_AGENT = Path(__file__).parents[1] / "support" / "commands" / "model_call.mjs"
-
-
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeProvider]:
-    with fake_provider("openai") as provider:
-        yield provider
-
-
-@pytest.fixture(scope="module")
-def anthropic_fake() -> Iterator[FakeProvider]:
-    with fake_provider("anthropic") as provider:
-        yield provider
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import postgres_schema
-from tests.support.fake_models import PRICES_TOML, FakeProvider, fake_provider
+from tests.support.fake_models import PRICES_TOML, FakeProvider
 from tests.support.server import ServerProcess
 from theazo import Theazo
 
@@ -36,12 +36,6 @@ for _ in range(input["calls"]):
                          "retry_after": exc.response.headers.get("retry-after")})
 result = {"node": os.environ["TEST_NODE_NAME"], "outcomes": outcomes}
 """
-
-
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeProvider]:
-    with fake_provider("openai") as provider:
-        yield provider
 
 
 @pytest.fixture(scope="module")
