@@ -204,9 +204,8 @@ MODEL_GATEWAY_READ_TIMEOUT_SECONDS = 120.0  # a provider silent this long (no by
 MODEL_GATEWAY_IDLE_SECONDS = 120.0  # a kept-alive connection with no request is closed after
 MODEL_GATEWAY_HEAD_BYTES = 64 * 1024  # a request's line and headers; more is no model call
 MODEL_GATEWAY_RATE_WINDOW_SECONDS = 60.0  # requests and tokens per minute: a sliding minute
-MODEL_GATEWAY_RATE_BUCKET_SECONDS = (
-    1.0  # counted by the second: a call leaves within 1 s of its minute
-)
+# Rate windows are counted by the second: a call leaves the window within 1 s of its minute.
+MODEL_GATEWAY_RATE_BUCKET_SECONDS = 1.0
 MODEL_GATEWAY_CONNECTIONS = 256  # to the providers, for all sandboxes of a node together
 
 # --- Framework adapters (theazo.integrations) ------------------------------------------------

@@ -69,24 +69,25 @@ class RateLimits:
         None, or why not and for how long."""
         first = self.first_bucket(now)
         buckets = sorted((b for b in window if b.bucket >= first), key=lambda b: b.bucket)
-        rpm, tpm = self.requests_per_minute, self.tokens_per_minute
         requests = [(b.bucket, b.requests) for b in buckets]
-        made = sum(count for _, count in requests)
-        if rpm and made >= rpm:
-            return Limited(
-                f"the session made {made} model calls in the last minute; "
-                f"its limit is {rpm} a minute",
-                self._until_under(requests, rpm, now),
-            )
         tokens = [(b.bucket, b.tokens) for b in buckets]
-        used = sum(count for _, count in tokens)
-        if tpm and used >= tpm:
-            return Limited(
-                f"the session's model calls used {used} tokens in the last minute; "
-                f"its limit is {tpm} a minute",
-                self._until_under(tokens, tpm, now),
-            )
-        return None
+        return self._over(
+            requests, self.requests_per_minute, "the session made {} model calls", now
+        ) or self._over(
+            tokens, self.tokens_per_minute, "the session's model calls used {} tokens", now
+        )
+
+    def _over(
+        self, counts: Sequence[tuple[int, int]], limit: int, made: str, now: float
+    ) -> Limited | None:
+        """Why a call must wait when ``counts`` reached ``limit`` (0: none), else None."""
+        total = sum(count for _, count in counts)
+        if not limit or total < limit:
+            return None
+        return Limited(
+            f"{made.format(total)} in the last minute; its limit is {limit} a minute",
+            self._until_under(counts, limit, now),
+        )
 
     def _until_under(self, counts: Sequence[tuple[int, int]], limit: int, now: float) -> int:
         """Seconds until the oldest buckets have left the window with enough of the counts for
