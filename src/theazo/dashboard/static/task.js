@@ -1,5 +1,6 @@
 // One task: what it was asked and what it answered, its cost and model tokens (by model, as
-// the model gateway metered them), place in the queue, timeline and attempts, its log as the agent writes it, its webhook deliveries, and a cancel button.
+// the model gateway metered them), place in the queue, timeline and attempts, its log as the
+// agent writes it, its webhook deliveries, and a cancel button.
 // Live through the public task stream (/v1/…/events), read with a short-lived stream token
 // the dashboard mints for this session: the page never holds the API key.
 
@@ -213,10 +214,8 @@ export async function render(main, route) {
       const charge = JSON.parse(message.data);
       const cost = document.getElementById("task-cost");
       if (cost) cost.textContent = money(charge.cost);
-      // A model call's charge is saved with its tokens: read them (once for a burst).
-      if ((charge.description || "").startsWith("model ") && !tokensDue) {
-        tokensDue = setTimeout(() => { tokensDue = null; refresh(); }, 1000);
-      }
+      // A model call's charge is saved with its tokens: read the task again (once a burst).
+      if (!tokensDue) tokensDue = setTimeout(() => { tokensDue = null; refresh(); }, 1000);
     });
     stream.addEventListener("log", (message) => {
       seen(message);
