@@ -414,10 +414,12 @@ def run_huey(model: Model, tasks: int, kind: str, concurrency: int, redis_url: s
 
 # --- the run ----------------------------------------------------------------------------------
 @contextmanager
-def model_server() -> Iterator[tuple[Model, subprocess.Popen[bytes]]]:
+def model_server(delay: float | None = None) -> Iterator[tuple[Model, subprocess.Popen[bytes]]]:
+    """The fake model server, answering after ``delay`` seconds (its own default: 0.25)."""
     port = free_port()
+    delayed = () if delay is None else ("--delay", str(delay))
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.peers.model_server", "--port", str(port)],
+        [sys.executable, "-m", "bench.peers.model_server", "--port", str(port), *delayed],
         cwd=REPO,
         env=env(),
         stdout=subprocess.PIPE,

@@ -14,14 +14,17 @@ faults are mostly pages copied on write from the zygote. Medians over the tasks.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.peers.processes import REPO, env, free_port, stop, theazo_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.…`, when run as a script
+
+from bench.agent_work import model_server
+from bench.peers.processes import theazo_server
 
 PARTS = ("before", "cold_client", "cold_calls", "warm_client", "warm_calls")
 
@@ -32,28 +35,20 @@ def main() -> None:
     tasks = parser.parse_args().tasks
     from theazo import Theazo
 
-    port = free_port()
-    model = subprocess.Popen(
-        [sys.executable, "-m", "bench.peers.model_server", "--port", str(port), "--delay", "0"],
-        cwd=REPO,
-        env=env(),
-        stdout=subprocess.PIPE,
-    )
-    assert model.stdout is not None
-    model.stdout.readline()  # it listens
-    root = tempfile.mkdtemp(prefix="bench-phases-")
-    extra = ("--sandbox-allow-host", f"127.0.0.1:{port}", "--sandbox-root", root)
-    try:
-        with (
-            theazo_server(None, 2, extra) as (base, key, _),
-            Theazo(api_key=key, base_url=base) as client,
-        ):
-            session = client.sessions.for_user("phases")
-            url = f"http://127.0.0.1:{port}"
-            runs = [session.run(agent="phases", input={"url": url}) for _ in range(tasks)]
-    finally:
-        stop(model)
-        subprocess.run(["rm", "-rf", root], check=False)
+    with model_server(delay=0) as (model, _):
+        port = model.url.rsplit(":", 1)[1]
+        root = tempfile.mkdtemp(prefix="bench-phases-")
+        extra = ("--sandbox-allow-host", f"127.0.0.1:{port}", "--sandbox-root", root)
+        try:
+            with (
+                theazo_server(None, 2, extra) as (base, key, _),
+                Theazo(api_key=key, base_url=base) as client,
+            ):
+                session = client.sessions.for_user("phases")
+                inputs = {"url": model.url}
+                runs = [session.run(agent="phases", input=inputs) for _ in range(tasks)]
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
     figures: list[dict[str, Any]] = [run.output for run in runs if run.status == "completed"]
     print(f"{len(figures)} of {tasks} tasks; medians: CPU ms / page faults")
     for part in PARTS:
@@ -68,5 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()
