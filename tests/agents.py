@@ -226,6 +226,28 @@ def prepared(ctx: Context, input: Any) -> dict[str, Any]:
     }
 
 
+def _build_model_client() -> Any:
+    """Built before any task, as the docs advise: it must find the sandboxes' environment
+    (the model gateway's address and key, the egress proxy) already set. None on a server
+    with no gateway, which these agents are loaded into too."""
+    if "OPENAI_API_KEY" not in os.environ:
+        return None
+    import openai
+
+    return openai.OpenAI(max_retries=0, timeout=20)
+
+
+@agent("prepared_model", setup=_build_model_client)
+def prepared_model(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
+    """One chat completion with the client its setup built."""
+    if ctx.resources is None:
+        raise RuntimeError("setup found no OPENAI_API_KEY: it ran before the environment was set")
+    answer = ctx.resources.chat.completions.create(
+        model=input["model"], messages=[{"role": "user", "content": "hello world"}]
+    )
+    return {"text": answer.choices[0].message.content, "base_url": str(ctx.resources.base_url)}
+
+
 @agent("hostile_frames")
 def hostile_frames(ctx: Context, input: dict[str, Any]) -> None:
     """Writes the message bodies it is given straight onto its channel, as any agent could,

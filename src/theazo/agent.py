@@ -90,10 +90,16 @@ def agent(
             a model loaded into memory), once, before any task: the server calls it when it
             loads the agents, and each task finds its result as ``ctx.resources``. Each
             sandbox gets its own copy (its memory is a copy of the loader's), so no task can
-            change what another sees. Build clients that connect lazily: a connection opened
-            in ``setup`` is closed in every sandbox (none of the loader's descriptors reach
-            one), so a client's first request opens its own.
+            change what another sees. It runs with the sandboxes' environment set (the
+            egress proxy, the model gateway's base URL), so the clients it builds find it.
+            Build clients that connect lazily: a connection opened in ``setup`` is closed in
+            every sandbox (none of the loader's descriptors reach one), so a client's first
+            request opens its own.
     """
+    if callable(name):  # a bare @agent: the function came as the name
+        raise AgentDefinitionError(
+            f"@agent needs the name clients submit under: @agent({name.__name__!r})"
+        )
     check_name(name)
 
     def register(function: F) -> F:
@@ -123,7 +129,11 @@ def agent(
 
 
 def check_name(name: str) -> None:
-    if not name or len(name) > defaults.MAX_AGENT_NAME_CHARS or not name.isidentifier():
+    if (
+        not isinstance(name, str)
+        or len(name) > defaults.MAX_AGENT_NAME_CHARS
+        or not name.isidentifier()
+    ):
         raise AgentDefinitionError(
             f"agent name {name!r} must be an identifier of at most "
             f"{defaults.MAX_AGENT_NAME_CHARS} characters"

@@ -135,6 +135,20 @@ def test_an_openai_call_is_metered_and_charged_to_the_task_and_session(
     assert "fake-gpt" in (charges[0].description or "")
 
 
+def test_a_client_built_by_an_agents_setup_reaches_the_gateway(
+    gateway_server: ServerProcess, api_key: str
+) -> None:
+    """A setup runs once, before the sandboxes exist: the client it builds must still have
+    read the environment every sandbox gets (the gateway's address), not the loader's."""
+    with Theazo(api_key=api_key, base_url=gateway_server.base_url) as theazo:
+        session = theazo.sessions.for_user("openai-setup")
+        task = session.run(agent="prepared_model", input={"model": "fake-gpt"})
+    assert task.status == "completed", task.error
+    assert task.output["text"] == "echo: hello world"
+    assert "api.openai.com" not in task.output["base_url"]
+    assert task.cost.amount == 187
+
+
 def test_a_streamed_openai_call_is_metered_without_the_agent_asking(
     gateway_server: ServerProcess, api_key: str, openai_fake: FakeProvider
 ) -> None:

@@ -84,7 +84,6 @@ class Plan:
     drop_groups: bool  # the server is root: its supplementary groups must not reach a sandbox
     landlock_abi: int  # 0: no Landlock
     seccomp_program: bytes | None
-    environment: tuple[tuple[str, str], ...] = ()  # set with the egress listeners
 
     @property
     def unshare_flags(self) -> int:
@@ -283,14 +282,16 @@ def _lock(plan: Plan) -> None:
         linux.load_seccomp_filter(plan.seccomp_program)
 
 
-def sandbox_environment(plan: Plan, current: Mapping[str, str]) -> dict[str, str]:
-    """What a sandbox's environment gains over ``current`` (the deployment's): where TLS
-    clients find certificates, unless the deployment said; with egress, the proxy and then
-    the plan's own variables (the model gateway's), which win over the deployment's."""
+def sandbox_environment(
+    network: str, gateway: Mapping[str, str], current: Mapping[str, str]
+) -> dict[str, str]:
+    """What a walled-in sandbox's environment gains over ``current`` (the deployment's): where
+    TLS clients find certificates, unless the deployment said; with egress, the proxy and then
+    the ``gateway``'s variables (the model gateway's), which win over the deployment's."""
     added = {k: v for k, v in tls_environment().items() if k not in current}
-    if plan.network == "egress":
+    if network == "egress":
         added |= proxy_environment()
-        added |= dict(plan.environment)
+        added |= gateway
     return added
 
 

@@ -114,16 +114,19 @@ class Zygote:
         if any(spec.is_async for spec in self.agents.values()):
             import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
         _preload(self.preload)
-        try:
-            self.resources = {
-                spec.name: spec.setup() for spec in self.agents.values() if spec.setup is not None
-            }
-        except BaseException as exc:
-            summary = traceback.format_exception_only(exc)[-1].strip()
-            error = f"an agent's setup failed: {summary}"
-            self.send({"t": "failed", "error": error, "traceback": traceback.format_exc()})
+        # A client reads its proxy and base URL when it is made, not when it is used: setups
+        # must find the environment the sandboxes will have, which the tier decides.
+        host_environment = dict(os.environ)
+        if self.in_namespace:
+            os.environ.update(self._walled_environment())
+        if not self._set_up_agents():
             return False
         self._prepare_isolation()
+        if self.plan is None and os.environ != host_environment:
+            os.environ.clear()  # no walls after all: the sandboxes run on the host's network
+            os.environ.update(host_environment)
+            if not self._set_up_agents():
+                return False
         self._register_commands(commands)
         catalogue = [spec.catalogue_entry() for spec in self.agents.values()]
         self.send(
@@ -136,6 +139,25 @@ class Zygote:
         )
         gc.freeze()  # keep the imported objects out of every fork's garbage collections
         linux.collapse_into_huge_pages(self.proc if self.proc >= 0 else None)  # see there
+        return True
+
+    def _walled_environment(self) -> dict[str, str]:
+        """What the spares' environment gains when they are walled in; set once here, where
+        every spare inherits it, rather than by each spare."""
+        gateway = dict(self.settings.environment)
+        return jail.sandbox_environment(self.settings.network.value, gateway, os.environ)
+
+    def _set_up_agents(self) -> bool:
+        """Run each agent's setup once, where every sandbox inherits what it built."""
+        try:
+            self.resources = {
+                spec.name: spec.setup() for spec in self.agents.values() if spec.setup is not None
+            }
+        except BaseException as exc:
+            summary = traceback.format_exception_only(exc)[-1].strip()
+            error = f"an agent's setup failed: {summary}"
+            self.send({"t": "failed", "error": error, "traceback": traceback.format_exc()})
+            return False
         return True
 
     def _register_commands(self, commands: list[CommandAgent]) -> None:
@@ -197,15 +219,12 @@ class Zygote:
             drop_groups=self.drop_groups,
             landlock_abi=features.landlock_abi,
             seccomp_program=program,
-            environment=self.settings.environment,
         )
         while self.plan is not None:
             error = self._probe()
             if error is None:
                 features.namespaces = True
                 jail.enter_template(template)
-                # Set once here, where every spare inherits them, rather than by each spare.
-                os.environ.update(jail.sandbox_environment(self.plan, os.environ))
                 return
             if "landlock" in error and self.plan.landlock_abi:
                 features.landlock_abi = self.plan.landlock_abi = 0
