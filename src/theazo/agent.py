@@ -98,7 +98,7 @@ def agent(
     """
     if callable(name):  # a bare @agent: the function came as the name
         raise AgentDefinitionError(
-            f"@agent needs the name clients submit under: @agent({name.__name__!r})"
+            f"@agent needs the name clients submit under: @agent({getattr(name, '__name__', '')!r})"
         )
     check_name(name)
 
