@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.databases import postgres_schema
 from tests.support.fake_models import PRICES_TOML, FakeProvider
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 from theazo import Theazo
 
 KEY_ENV = "THEAZO_TEST_PROVIDER_KEY"
@@ -39,8 +41,17 @@ result = {"node": os.environ["TEST_NODE_NAME"], "outcomes": outcomes}
 
 
 @pytest.fixture(scope="module")
+def schema_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def nodes(
-    tmp_path_factory: pytest.TempPathFactory, api_key: str, openai_fake: FakeProvider
+    schema_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    api_key: str,
+    openai_fake: FakeProvider,
 ) -> Iterator[list[ServerProcess]]:
     prices = tmp_path_factory.mktemp("prices") / "prices.toml"
     prices.write_text(PRICES_TOML)
@@ -54,14 +65,14 @@ def nodes(
         "--concurrency", "1",
         "--sandbox-env", "TEST_NODE_NAME",
     ]  # fmt: skip
-    with postgres_schema() as url, ExitStack() as stack:
+    with ExitStack() as stack:
         yield [
             stack.enter_context(
                 ServerProcess.start(
                     Path(tmp_path_factory.mktemp(f"node-{index}")),
                     api_keys=[api_key],
                     args=args,
-                    database=url,
+                    database=schema_url,
                     env={KEY_ENV: key, "TEST_NODE_NAME": f"node-{index}"},
                 )
             )
@@ -101,3 +112,58 @@ def test_a_sessions_requests_per_minute_hold_across_nodes(
         assert 1 <= int(answer["retry_after"]) <= 60
     assert other.status == "completed" and other.output["outcomes"] == [{"status": 200}]
     assert len(openai_fake.received) - before == REQUESTS_PER_MINUTE + 1
+
+
+SECOND_CALL = """
+import time, openai
+client = openai.OpenAI(max_retries=0)
+outcomes = []
+for _ in range(2):
+    try:
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "hello"}])
+        outcomes.append({"status": 200})
+    except openai.APIStatusError as exc:
+        outcomes.append({"status": exc.status_code, "code": exc.body.get("code"),
+                         "retry_after": exc.response.headers.get("retry-after")})
+    time.sleep(0.5)
+result = outcomes
+"""
+
+
+def test_a_call_whose_rate_cannot_be_counted_is_refused_with_503_not_let_through(
+    schema_url: str, nodes: list[ServerProcess], api_key: str, openai_fake: FakeProvider
+) -> None:
+    """The database fails while the gateway counts a call (its connection is ended while it
+    waits for the session's count lock, as a failover would): the call is refused with 503
+    and Retry-After, not made uncounted; the next call, once the database answers, is."""
+    before = len(openai_fake.received)
+    with Theazo(api_key=api_key, base_url=nodes[0].base_url) as theazo:
+        session = theazo.sessions.for_user("rates-store-down")
+        lock = "SELECT pg_advisory_lock(hashtext(current_schema() || '.model_call_rates'), hashtext(%s))"
+        with psycopg.connect(schema_url, autocommit=True) as holder:
+            holder.execute(lock, (session.session_id,))
+            task = session.tasks.submit(
+                agent="attacker", input={"code": textwrap.dedent(SECOND_CALL)}
+            )
+            ended = eventually(lambda: _end_lock_waiters(schema_url), timeout=30)
+        finished = session.tasks.wait(task.task_id, timeout="60s")
+    assert ended >= 1
+    assert finished.status == "completed", finished.error
+    first, second = finished.output
+    assert first["status"] == 503 and first["code"] == "store_unavailable"
+    assert int(first["retry_after"]) >= 1
+    assert second == {"status": 200}
+    assert len(openai_fake.received) - before == 1  # the refused call never reached it
+
+
+def _end_lock_waiters(url: str) -> int:
+    """End the connections waiting for an advisory lock (the gateway's count); 0 while none
+    waits yet."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
+            "AND query LIKE '%pg_advisory_xact_lock%'"
+        ).fetchall()
+    return len(rows)
