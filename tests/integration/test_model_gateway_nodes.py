@@ -140,7 +140,10 @@ def test_a_call_whose_rate_cannot_be_counted_is_refused_with_503_not_let_through
     before = len(openai_fake.received)
     with Theazo(api_key=api_key, base_url=nodes[0].base_url) as theazo:
         session = theazo.sessions.for_user("rates-store-down")
-        lock = "SELECT pg_advisory_lock(hashtext(current_schema() || '.model_call_rates'), hashtext(%s))"
+        lock = (
+            "SELECT pg_advisory_lock("
+            "hashtext(current_schema() || '.model_call_rates'), hashtext(%s))"
+        )
         with psycopg.connect(schema_url, autocommit=True) as holder:
             holder.execute(lock, (session.session_id,))
             task = session.tasks.submit(
