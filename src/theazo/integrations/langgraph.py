@@ -130,11 +130,14 @@ def _charge(ctx: Context, prices: PriceTable, message: BaseMessage) -> None:
     model = message.response_metadata.get("model_name") or message.response_metadata.get(
         "model", "unknown"
     )
+    _usage.charge(ctx, prices, str(model), tokens_of(usage))
+
+
+def tokens_of(usage: Mapping[str, Any]) -> Tokens:
+    """One message's tokens, from LangChain's ``usage_metadata``: its input counts the cache's
+    reads and writes, as we do; the writes are priced apart (Anthropic bills them higher)."""
     input_tokens = int(usage.get("input_tokens", 0))
-    cached = int((usage.get("input_token_details") or {}).get("cache_read", 0))
-    tokens = Tokens(
-        input=input_tokens,
-        output=int(usage.get("output_tokens", 0)),
-        cached=min(cached, input_tokens),
-    )
-    _usage.charge(ctx, prices, str(model), tokens)
+    details = usage.get("input_token_details") or {}
+    cached = min(int(details.get("cache_read", 0)), input_tokens)
+    written = min(int(details.get("cache_creation", 0)), input_tokens - cached)
+    return Tokens(input_tokens, int(usage.get("output_tokens", 0)), cached, written)

@@ -32,6 +32,7 @@ from pydantic_ai.messages import (
     TextPartDelta,
     ThinkingPart,
 )
+from pydantic_ai.usage import RequestUsage
 
 from theazo.agent import AgentDefinitionError
 from theazo.core.usage import Tokens
@@ -183,10 +184,12 @@ def _report_tool(ctx: Context, event: AgentStreamEvent) -> None:
 
 
 def _charge(ctx: Context, response: ModelResponse, prices: PriceTable) -> None:
-    usage = response.usage
-    tokens = Tokens(
-        input=usage.input_tokens,
-        output=usage.output_tokens,
-        cached=min(usage.cache_read_tokens, usage.input_tokens),
-    )
-    _usage.charge(ctx, prices, response.model_name or "unknown", tokens)
+    _usage.charge(ctx, prices, response.model_name or "unknown", tokens_of(response.usage))
+
+
+def tokens_of(usage: RequestUsage) -> Tokens:
+    """One response's tokens: Pydantic AI counts the cache's reads and writes in its input,
+    as we do; the writes are priced apart (Anthropic bills them higher)."""
+    cached = min(usage.cache_read_tokens, usage.input_tokens)
+    written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+    return Tokens(usage.input_tokens, usage.output_tokens, cached, written)
