@@ -6,6 +6,7 @@ import re
 
 import typer
 
+from theazo import store
 from theazo.core.durations import InvalidDuration, parse_duration
 from theazo.core.ids import is_well_formed_key
 
@@ -73,11 +74,10 @@ def schedule(value: str) -> tuple[float, ...]:
 
 def database_url(value: str) -> str:
     """A database URL the store knows, checked before anything starts."""
-    if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
-        raise typer.BadParameter(
-            f"{value!r} is not a database URL: use sqlite:///path/to/file.db or "
-            "postgresql://user@host/db"
-        )
+    try:
+        store.check_url(value)
+    except store.UnsupportedDatabase as exc:
+        raise typer.BadParameter(str(exc)) from None
     return value
 
 

@@ -334,8 +334,8 @@ def collapse_into_huge_pages(proc: int | None = None) -> int:
     with open(fd) as maps:
         regions = [line.split() for line in maps]
     for fields in regions:
-        path = fields[5] if len(fields) > 5 else ""
-        if fields[1] != "rw-p" or path not in ("", "[heap]"):
+        mapped = fields[5] if len(fields) > 5 else ""
+        if fields[1] != "rw-p" or mapped not in ("", "[heap]"):
             continue
         low, high = (int(bound, 16) for bound in fields[0].split("-"))
         start = -(-low // _HUGE_PAGE) * _HUGE_PAGE

@@ -113,12 +113,12 @@ class Zygote:
             return False
         if any(spec.is_async for spec in self.agents.values()):
             import asyncio  # noqa: F401 -- loaded once here rather than in every async sandbox
-        _preload(self.preload)
-        # A client reads its proxy and base URL when it is made, not when it is used: setups
-        # must find the environment the sandboxes will have, which the tier decides.
+        # A client reads its proxy, base URL and certificates when it is made, not when it is
+        # used: the warm-up and the setups must find the environment the sandboxes will have.
         host_environment = dict(os.environ)
         if self.in_namespace:
             os.environ.update(self._walled_environment())
+        _preload(self.preload)
         if not self._set_up_agents():
             return False
         self._prepare_isolation()

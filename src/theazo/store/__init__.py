@@ -33,17 +33,30 @@ def create_store(
     sqlite_synchronous: str = "NORMAL",
 ) -> Store:
     """The store for a database URL (``sqlite:///…`` or ``postgresql://…``), not yet opened."""
+    check_url(url)
     if url.startswith("sqlite://"):
         from theazo.store.sqlite.store import SQLiteStore
 
         return SQLiteStore(sqlite_path(url), settings, synchronous=sqlite_synchronous, clock=clock)
-    if url.startswith(("postgresql://", "postgres://")):
-        from theazo.store.postgres.store import PostgresStore
+    from theazo.store.postgres.store import PostgresStore
 
-        return PostgresStore(url, settings, clock=clock)
-    raise UnsupportedDatabase(
-        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://…"
-    )
+    return PostgresStore(url, settings, clock=clock)
 
 
-__all__ = ["Store", "StoreSettings", "UnsupportedDatabase", "create_store", "sqlite_path"]
+def check_url(url: str) -> None:
+    """Raise ``UnsupportedDatabase`` unless ``url`` names a database a store is made for."""
+    if not url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise UnsupportedDatabase(
+            f"{url!r} is not a database URL: use sqlite:///path/to/file.db or "
+            "postgresql://user@host/db"
+        )
+
+
+__all__ = [
+    "Store",
+    "StoreSettings",
+    "UnsupportedDatabase",
+    "check_url",
+    "create_store",
+    "sqlite_path",
+]
