@@ -22,7 +22,10 @@ WORKERS = 2  # worker processes of every system, and Theazo's --concurrency
 
 
 def env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_")}
+    # The caller's THEAZO_ settings stay out, so each system runs as its docs advise; the
+    # zygotes' preload may be chosen, to measure what it costs.
+    kept = {"THEAZO_SANDBOX_PRELOAD"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THEAZO_") or k in kept}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
