@@ -3,6 +3,7 @@ sandboxes on the framework's test models (tests/framework_agents/with_pydantic_a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from theazo import Theazo
 from theazo.sdk import ProgressEvent, Session, UnprocessableEntityError
 
 AGENTS = "tests.framework_agents.with_pydantic_ai"
+_USAGE_LINE = re.compile(r"\[usage\] model test: (\d+) input tokens, (\d+) output tokens")
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +46,23 @@ def test_a_run_reports_its_steps_and_tool_calls_and_returns_the_output_type(
         "calling the model (step 2)",
     ]
     log = _log(session, task.task_id)
-    assert log == [
-        "[usage] model test: 56 input tokens, 0 output tokens",
+    # How many tokens TestModel counts for a response is the framework's own arithmetic, which
+    # changes between its releases (2.78 began to count a tool call's arguments as output);
+    # what is ours is that each response's usage is logged and charged as the framework said.
+    usage = [_USAGE_LINE.fullmatch(line) for line in log[::4]]
+    assert all(usage) and len(log) == 5, log
+    assert log[1:4] == [
         '[tool] lookup({"city":"a"})',
         "looking a up",  # the tool's own print
         "[tool result] lookup: a: 21 degrees",
-        "[usage] model test: 59 input tokens, 5 output tokens",
     ]
-    assert done.cost.amount == 56 + 59 + 5 * 2  # cents, at the agent's price table
+    (first_in, first_out), (second_in, second_out) = [
+        (int(m.group(1)), int(m.group(2))) for m in usage if m is not None
+    ]
+    assert 0 < first_in < second_in  # the second request carries the tool's result too
+    assert second_out > 0  # the output the model made up
+    # Cents, at the agent's price table: a cent an input token, two an output token.
+    assert done.cost.amount == first_in + second_in + 2 * (first_out + second_out)
 
 
 def test_the_prompt_may_be_an_object_and_deps_come_in_the_input(session: Session) -> None:
