@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from theazo.cli.serve import preload_modules
 from theazo.sandbox.egress import EgressPolicy, HostRule
 from theazo.sandbox.isolation import Features, Tier, missing_for
 from theazo.sandbox.view import Mount
@@ -107,3 +108,17 @@ def test_tiers_parse_by_name() -> None:
     assert Tier.parse(" Landlock ") is Tier.LANDLOCK
     with pytest.raises(ValueError, match="process, namespaces, landlock, cgroup"):
         Tier.parse("strict")
+
+
+@pytest.mark.parametrize(
+    ("value", "modules"),
+    [
+        ("ssl,certifi,httpx", ("ssl", "certifi", "httpx")),
+        (" httpx , openai ,", ("httpx", "openai")),
+        ("none", ()),
+        ("None", ()),
+        ("", ()),
+    ],
+)
+def test_the_preload_is_a_list_of_modules_or_none(value: str, modules: tuple[str, ...]) -> None:
+    assert preload_modules(value) == modules

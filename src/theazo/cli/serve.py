@@ -188,7 +188,7 @@ SandboxPreload = Annotated[
         "--sandbox-preload",
         envvar="THEAZO_SANDBOX_PRELOAD",
         help="Modules each zygote imports ahead of any task where installed, so that an agent "
-        "importing them in its function finds them loaded; comma-separated ('' for none).",
+        "importing them in its function finds them loaded; comma-separated ('none' for none).",
     ),
 ]
 SandboxRoot = Annotated[
@@ -657,7 +657,7 @@ def _running_tasks(
         "lease_seconds": seconds(lease),
         "task_retention_seconds": retention(task_retention),
         "sandbox_env": tuple(sandbox_env or ()),
-        "sandbox_preload": tuple(m.strip() for m in sandbox_preload.split(",") if m.strip()),
+        "sandbox_preload": preload_modules(sandbox_preload),
         "sandbox_root": sandbox_root,
         "sandbox": sandbox,
         "allow_private_webhooks": allow_private_webhooks,
@@ -834,6 +834,14 @@ def modules_of(agents: str | None) -> tuple[str, ...]:
     if not agents:
         return BUNDLED_AGENT_MODULES
     return tuple(m.strip() for m in agents.split(",") if m.strip())
+
+
+def preload_modules(value: str) -> tuple[str, ...]:
+    """``--sandbox-preload``'s modules; ``none`` (or nothing: '' on the command line, since an
+    empty environment variable counts as unset) for none."""
+    if value.strip().lower() == "none":
+        return ()
+    return tuple(m.strip() for m in value.split(",") if m.strip())
 
 
 def _run(config: NodeConfig) -> None:

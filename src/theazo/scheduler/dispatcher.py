@@ -117,15 +117,11 @@ class Dispatcher:
         return min(self.free_slots, self.pool.spares_ready - self._unspawned)
 
     def _want_spares(self, queue_deep: bool) -> None:
-        """Ask for a sandbox ready for every slot while tasks wait; the usual few after.
-
-        Every slot, not every free one: a claim has just filled the free ones, and the running
-        tasks' slots are the next to free. Were the target only what is free after the claim,
-        the zygotes would stop making spares whenever the slots are full, and each task that
-        ends would wait for a clone before its slot could be filled again."""
+        """Ask for a sandbox ready for every free slot while tasks wait; the usual few after."""
         base = self.pool.settings.spares
-        ahead = min(self.settings.concurrency, defaults.SANDBOX_SPARES_AHEAD)
-        wanted = max(base, ahead) if queue_deep else base
+        wanted = (
+            max(base, min(self.free_slots, defaults.SANDBOX_SPARES_AHEAD)) if queue_deep else base
+        )
         if wanted != self._spares_wanted:
             self._spares_wanted = wanted
             self.pool.set_spares(wanted)
