@@ -231,15 +231,19 @@ def read_bytes(path: str) -> bytes:
         return b""
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, from one walk of /proc."""
+    found: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            stat = read_bytes(f"/proc/{entry}/stat")
-            fields = stat.rsplit(b")", 1)[-1].split()
-            if len(fields) > 1 and int(fields[1]) == pid:
-                found.append(int(entry))
+            fields = read_bytes(f"/proc/{entry}/stat").rsplit(b")", 1)[-1].split()
+            if len(fields) > 1:
+                found.setdefault(int(fields[1]), []).append(int(entry))
     return found
+
+
+def children(pid: int) -> list[int]:
+    return children_by_parent().get(pid, [])
 
 
 def status_kb(pid: int, key: str) -> int:

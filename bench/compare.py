@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `bench.…`, when run as a script
 
-from bench.common import children, cpu_seconds  # noqa: E402
+from bench.common import children_by_parent, cpu_seconds  # noqa: E402
 
 PEERS_LINE = re.compile(r"theazo \(SQLite\)\s+(\d+) tasks/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+)")
 
@@ -53,11 +53,23 @@ def worktree(revision: str) -> Iterator[Path]:
         )
 
 
-def run_in(tree: Path, *command: str) -> str:
+def tree_env(tree: Path, preload: str | None = None) -> dict[str, str]:
+    """This environment with the tree's code first on the path (and the zygotes' preload)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), str(tree)])
+    if preload is not None:
+        env["THEAZO_SANDBOX_PRELOAD"] = preload
+    return env
+
+
+def run_in(tree: Path, *command: str) -> str:
     done = subprocess.run(
-        [sys.executable, *command], cwd=tree, env=env, capture_output=True, text=True, check=True
+        [sys.executable, *command],
+        cwd=tree,
+        env=tree_env(tree),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout
 
@@ -76,7 +88,7 @@ class CpuByPart:
     the server's zygotes (a spare is a zygote's child, so it counts under sandboxes once
     reaped) and the benchmark itself, the client."""
 
-    INTERVAL_SECONDS = 0.1
+    INTERVAL_SECONDS = 0.2  # each reading walks /proc once, on the cores being measured
 
     def __init__(self, client: int) -> None:
         self.client = client
@@ -93,9 +105,10 @@ class CpuByPart:
 
     def _read(self) -> None:
         readings = {(self.client, "client"): cpu_seconds(self.client)}
-        for server in children(self.client):
+        children = children_by_parent()
+        for server in children.get(self.client, []):
             readings[server, "server"] = cpu_seconds(server)
-            for zygote in children(server):
+            for zygote in children.get(server, []):
                 own = cpu_seconds(zygote)
                 readings[zygote, "zygotes"] = own
                 readings[zygote, "sandboxes"] = cpu_seconds(zygote, reaped_children=True) - own
@@ -117,13 +130,13 @@ class CpuByPart:
 
 
 def throughput(tree: Path, tasks: int, preload: str | None) -> dict[str, float]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), str(tree)])
-    if preload is not None:
-        env["THEAZO_SANDBOX_PRELOAD"] = preload
     command = ["bench/peers.py", "--only", "theazo", "--runs", "1", "--tasks", str(tasks)]
     with subprocess.Popen(
-        [sys.executable, *command], cwd=tree, env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, *command],
+        cwd=tree,
+        env=tree_env(tree, preload),
+        stdout=subprocess.PIPE,
+        text=True,
     ) as process:
         cpu = CpuByPart(process.pid)
         text, _ = process.communicate()

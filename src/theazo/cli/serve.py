@@ -830,18 +830,18 @@ def command_agents_of(
     return tuple(declared.values())
 
 
+def _module_names(value: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in value.split(",") if m.strip())
+
+
 def modules_of(agents: str | None) -> tuple[str, ...]:
-    if not agents:
-        return BUNDLED_AGENT_MODULES
-    return tuple(m.strip() for m in agents.split(",") if m.strip())
+    return _module_names(agents) if agents else BUNDLED_AGENT_MODULES
 
 
 def preload_modules(value: str) -> tuple[str, ...]:
     """``--sandbox-preload``'s modules; ``none`` (or nothing: '' on the command line, since an
     empty environment variable counts as unset) for none."""
-    if value.strip().lower() == "none":
-        return ()
-    return tuple(m.strip() for m in value.split(",") if m.strip())
+    return () if value.strip().lower() == "none" else _module_names(value)
 
 
 def _run(config: NodeConfig) -> None:
